@@ -1,0 +1,72 @@
+"""How to reach the devpi index: URLs, credentials and TLS settings taken from ``devpi use``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class IndexAccess:
+    """The index to warm and everything needed to talk to it; never printed with secrets."""
+
+    root_url: str  # server root, ends with "/"
+    index_url: str  # the index's URL, without credentials
+    simple_url: str  # the index's +simple/ URL, without credentials
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # X-Devpi-Auth
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    client_cert: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def session(self) -> requests.Session:
+        """A requests session that authenticates like devpi-client and retries transient errors."""
+        session = requests.Session()
+        session.headers.update({"User-Agent": f"devpi-client-warmup/{__version__}", **self.headers})
+        session.auth = self.basic_auth
+        session.cert = self.client_cert
+        retry = Retry(
+            total=3,
+            backoff_factor=0.25,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=("GET",),
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def redact(self, text: str) -> str:
+        """``text`` with every credential (plain or URL-quoted) replaced by ``****``."""
+        for secret in self.secrets:
+            for form in {secret, quote(secret, safe=""), quote(secret)}:
+                text = text.replace(form, "****")
+        return re.sub(r"(://[^/:@\s]+:)[^/@\s]+@", r"\1****@", text)
+
+
+def preflight(access: IndexAccess) -> None:
+    """Fail early, in one line, when the index cannot be used."""
+    try:
+        response = access.session().get(
+            access.index_url, params={"no_projects": ""}, headers={"Accept": "application/json"}, timeout=30
+        )
+    except requests.RequestException as exc:
+        reason = access.redact(str(exc.__context__ or exc)).splitlines()[0][:200]
+        raise InputError(f"cannot reach devpi at {access.root_url}: {reason}") from None
+    if response.status_code in (401, 403):
+        raise InputError(
+            f"devpi refused access to {access.index_url} ({response.status_code} {response.reason});"
+            " log in with 'devpi login USER'"
+        )
+    if response.status_code == 404:
+        raise InputError(f"index {access.index_url} does not exist (see 'devpi use -l')")
+    if response.status_code != 200:
+        raise InputError(f"devpi answered {response.status_code} {response.reason} for {access.index_url}")

@@ -1,0 +1,124 @@
+"""``devpi warmup``: the only module that talks to devpi-client's hub; wires the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from devpi.main import set_devpi_auth_header
+
+from . import pyproject, report
+from .access import IndexAccess, preflight
+from .errors import InputError
+from .matrix import Target, build_matrix
+from .pipeline import Options, TargetResult, run
+from .sources import Inputs
+
+
+def main(hub: Any, args: argparse.Namespace) -> int:
+    """Run the command; the return value is the exit code (0 ok, 1 incomplete, 2 bad input)."""
+    try:
+        targets, inputs = plan(args)
+        access = _access(hub)
+        preflight(access)
+    except InputError as exc:
+        hub.error(f"devpi warmup: {exc}")
+        return 2
+    except SystemExit as exc:  # devpi-client already said why (e.g. no 'devpi use' state)
+        return 2 if exc.code else 0
+    for note in inputs.notes:
+        hub.warn(note)
+    hub.info(f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets))
+    if args.dryrun:
+        _show_dry_run(hub, targets, inputs, args)
+        return 0
+
+    lock = threading.Lock()
+
+    def finished(result: TargetResult) -> None:
+        with lock:
+            hub.line(report.target_line(result), red=not result.ok, green=result.ok)
+
+    options = Options(
+        dest=Path(args.dest).expanduser() if args.dest else None,
+        check=args.check,
+        jobs=max(1, args.jobs),
+        cache_dir=_cache_dir(),
+    )
+    outcome = run(targets, inputs, access, options, finished)
+    for note in outcome.notes:
+        hub.warn(f"note: {note}")
+    if outcome.external:
+        hub.warn(
+            f"{len(outcome.external)} file(s) are served from outside devpi (mirror_use_external_urls?);"
+            " devpi does not cache those"
+        )
+    hub.line("")
+    hub.line(report.summary(outcome))
+    if args.report:
+        report.write_json(Path(args.report), report.as_json(outcome, access.simple_url, args.check))
+    return 0 if all(result.ok for result in outcome.results) else 1
+
+
+def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs]:
+    """The matrix and the inputs from the command line and ``--matrix``; the command line wins."""
+    inputs = Inputs()
+    pythons, platforms = args.python, args.platform
+    if args.matrix:
+        table = pyproject.load(args.matrix)
+        pythons, platforms = pythons or table.pythons, platforms or table.platforms
+        if not (args.pkgspecs or args.requirement):
+            inputs.extend(table.inputs)
+    inputs.add_packages(args.pkgspecs, "command line")
+    for name in args.requirement:
+        inputs.read(Path(name))
+    for name in args.constraint:
+        inputs.read(Path(name), constraint=True)
+    inputs.pre = inputs.pre or args.pre
+    if not inputs.requirements:
+        raise InputError("nothing to warm: name packages, -r FILE, or --matrix with requirements")
+    if args.dest and Path(args.dest).exists() and not Path(args.dest).is_dir():
+        raise InputError(f"--dest {args.dest} is not a directory")
+    if args.jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    return build_matrix(pythons, platforms), inputs
+
+
+def _access(hub: Any) -> IndexAccess:
+    """The index and credentials of the ``devpi use`` state (``--index`` and DEVPI_INDEX honoured)."""
+    current = hub.current
+    if not current.index:
+        hub.fatal_code("not connected to an index, see 'devpi use'", 2)
+    simple_url = current.simpleindex
+    headers: dict[str, str] = {}
+    login = current.get_auth()
+    set_devpi_auth_header(headers, login)
+    basic_auth = current.get_basic_auth(simple_url)
+    secrets = [pair[1] for pair in (login, basic_auth) if pair] + list(headers.values())
+    return IndexAccess(
+        root_url=current.root_url.url,
+        index_url=current.index_url.url,
+        simple_url=simple_url,
+        headers=headers,
+        basic_auth=basic_auth,
+        client_cert=current.get_client_cert(simple_url),
+        secrets=tuple(secret for secret in secrets if len(secret) > 3),
+    )
+
+
+def _show_dry_run(hub: Any, targets: list[Target], inputs: Inputs, args: argparse.Namespace) -> None:
+    hub.line("requirements:", ", ".join(str(line.requirement) for line in inputs.requirements))
+    if inputs.constraints:
+        hub.line("constraints:", ", ".join(str(line.requirement) for line in inputs.constraints))
+    for target in targets:
+        hub.line(f"{target.name}: pip install --dry-run {' '.join(target.pip_options)}")
+    action = "check what devpi stores" if args.check else "fetch every chosen file through devpi"
+    hub.line(f"then {action}" + (f" and keep the files in {args.dest}" if args.dest else ""))
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "devpi-client-warmup"

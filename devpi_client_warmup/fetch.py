@@ -1,0 +1,201 @@
+"""Files through devpi: cache probes, streamed sha256-checked downloads, the --dest wheelhouse.
+
+Every file is fetched at most once per run: a download made while resolving (see the gateway)
+is spooled and reused for ``--dest``; a file devpi already stores is only probed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import requests
+
+from .access import IndexAccess
+
+_CHUNK = 1 << 20
+_ATTEMPTS = 3
+
+
+class FetchError(Exception):
+    """A file could not be fetched intact."""
+
+
+@dataclass
+class FileState:
+    """What is known about one file of the index during a run."""
+
+    url: str  # devpi URL, without credentials
+    sha256: str | None = None
+    cached_before: bool | None = None  # did devpi store it before this run touched it?
+    size: int | None = None
+    fetched: bool = False  # fully downloaded through devpi (so devpi stores it) by this run
+    error: str | None = None
+    spooled: Path | None = field(default=None, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.cached_before or self.fetched)
+
+
+def probe(session: requests.Session, url: str) -> tuple[bool, int | None]:
+    """Does devpi store ``url``? (JSON GET: metadata only, nothing is fetched upstream)."""
+    response = session.get(url, headers={"Accept": "application/json"}, timeout=60)
+    if response.status_code != 200:
+        return False, None
+    try:
+        info = response.json()
+    except ValueError:
+        return False, None
+    info = info.get("result", info) if isinstance(info, dict) else {}
+    size = info.get("size") if isinstance(info.get("size"), int) else None
+    return "last_modified" in info, size
+
+
+class Store:
+    """The run's view of devpi's files, shared by the gateway and the fetch step."""
+
+    def __init__(self, access: IndexAccess, workdir: Path, metadata_cache: Path) -> None:
+        self.access = access
+        self._spool = workdir / "spool"
+        self._spool.mkdir(parents=True, exist_ok=True)
+        self._metadata_cache = metadata_cache
+        self._states: dict[str, FileState] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def http(self) -> requests.Session:
+        """This thread's session to devpi."""
+        if not hasattr(self._local, "session"):
+            self._local.session = self.access.session()
+        return self._local.session
+
+    def _entry(self, url: str) -> FileState:
+        with self._lock:
+            return self._states.setdefault(url, FileState(url))
+
+    def learn(self, url: str, sha256: str) -> None:
+        """Record a file's sha256 as the index page announces it."""
+        self._entry(url).sha256 = sha256
+
+    def state(self, url: str) -> FileState:
+        """The file's state, probing devpi the first time it is asked for."""
+        state = self._entry(url)
+        with state.lock:
+            if state.cached_before is None:
+                state.cached_before, state.size = probe(self.http(), url)
+        return state
+
+    def _metadata_path(self, url: str) -> Path | None:
+        sha256 = self._entry(url).sha256
+        return self._metadata_cache / f"{sha256}.metadata" if sha256 else None
+
+    def cached_metadata(self, url: str) -> bytes | None:
+        path = self._metadata_path(url)
+        return path.read_bytes() if path is not None and path.is_file() else None
+
+    def remember_metadata(self, url: str, data: bytes) -> None:
+        path = self._metadata_path(url)
+        if path is not None:
+            _write_atomically(path, [data])
+
+    def spool(self, state: FileState) -> Path:
+        """The file, fetched through devpi at most once per run (so devpi stores it), verified."""
+        with state.lock:
+            if state.spooled is None:
+                for attempt in range(1, _ATTEMPTS + 1):
+                    try:
+                        state.spooled = self._download(state)
+                        break
+                    except requests.RequestException:
+                        if attempt == _ATTEMPTS:
+                            raise
+                        time.sleep(0.5 * 2**attempt)
+            return state.spooled
+
+    def _download(self, state: FileState) -> Path:
+        response = self.http().get(state.url, stream=True, timeout=120)
+        if response.status_code != 200:
+            raise FetchError(f"{state.filename}: devpi answered {response.status_code} {response.reason}")
+        digest, size = hashlib.sha256(), 0
+        handle, name = tempfile.mkstemp(dir=self._spool, prefix=".part-")
+        try:
+            with open(handle, "wb") as out:
+                for chunk in response.iter_content(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            if state.sha256 and digest.hexdigest() != state.sha256:
+                raise FetchError(
+                    f"{state.filename}: sha256 mismatch: the index says {state.sha256}, the bytes are {digest.hexdigest()}"
+                )
+            spooled = self._spool / f"{digest.hexdigest()}-{state.filename}"
+            os.replace(name, spooled)
+        finally:
+            Path(name).unlink(missing_ok=True)
+        state.fetched, state.size = True, size
+        return spooled
+
+    def ensure(self, state: FileState, dest: Path | None) -> None:
+        """Make devpi store the file and, with ``dest``, keep a verified copy there."""
+        kept = dest / state.filename if dest else None
+        if kept is not None and state.sha256 and kept.is_file() and _sha256(kept) == state.sha256:
+            state.size = kept.stat().st_size
+            kept = None  # already in the wheelhouse
+        if state.cached and kept is None:
+            return
+        try:
+            spooled = self.spool(state)
+            if kept is not None:
+                with spooled.open("rb") as stream:
+                    _write_atomically(kept, iter(lambda: stream.read(_CHUNK), b""))
+        except (requests.RequestException, FetchError) as exc:
+            state.error = self.access.redact(str(exc))
+        except OSError as exc:
+            state.error = f"{state.filename}: cannot write to {dest}: {exc.strerror or exc}"
+
+    def ensure_all(
+        self, states: Iterable[FileState], dest: Path | None, jobs: int, done: Callable[[FileState], None]
+    ) -> None:
+        """``ensure`` every file, ``jobs`` at a time, calling ``done`` as each finishes."""
+
+        def one(state: FileState) -> None:
+            self.ensure(state, dest)
+            done(state)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, states))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write ``path`` via a temporary file in the same folder; nothing partial is ever left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with open(handle, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise

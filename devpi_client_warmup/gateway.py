@@ -1,0 +1,228 @@
+"""A local HTTP front of the devpi index that every pip process of a run talks to.
+
+pip never sees devpi's credentials: it authenticates to the gateway with a random per-run
+password (handed over in a private netrc file) and the gateway adds devpi's credentials.
+The gateway also
+
+* fetches each index page once per run and shares it between all targets;
+* advertises PEP 658 core metadata for every wheel and serves it from a content-addressed
+  cache, so pip resolves without downloading wheels, and a re-run transfers no file bodies;
+* probes devpi's cache state of each file *before* anything transfers it, so ``--check``
+  and the report's "cached before" are exact;
+* streams the files pip does download (sdists, wheels without cached metadata) through devpi,
+  verifying sha256, which makes devpi store them: those are not fetched again.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import zipfile
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+
+import requests
+
+from .access import IndexAccess
+from .fetch import FetchError, Store
+
+_ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
+_HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
+_CHUNK = 1 << 20
+
+
+class _NotCached(Exception):
+    """In --check mode: the file is not cached by devpi and must not be fetched."""
+
+
+@dataclass(frozen=True)
+class _Page:
+    status: int
+    content_type: str
+    path: Path | None
+
+
+class Gateway:
+    """Serve the devpi index to local pip processes (see module docstring)."""
+
+    def __init__(self, access: IndexAccess, store: Store, workdir: Path, *, check: bool) -> None:
+        self.access = access
+        self.store = store
+        self.check = check
+        self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
+        self.external: set[str] = set()  # file URLs outside devpi (mirror_use_external_urls)
+        self._workdir = workdir
+        self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
+        self._password = secrets.token_urlsafe(24)
+        self._pages: dict[str, _Page] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Gateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def index_url(self) -> str:
+        """The index's simple URL as pip must use it."""
+        return self.url + self.access.simple_url[len(self.origin) :]
+
+    def netrc(self) -> str:
+        """netrc text that lets pip (and pip's build subprocesses) authenticate to the gateway."""
+        return f"machine 127.0.0.1 login warmup password {self._password}\n"
+
+    def devpi_url(self, url: str) -> str:
+        """Map a gateway URL (as pip reports it) back to the devpi URL."""
+        return self.origin + unquote(url[len(self.url) :]) if url.startswith(self.url) else url
+
+    # -- request handling --------------------------------------------------------------------
+
+    def authorized(self, header: str | None) -> bool:
+        expected = base64.b64encode(f"warmup:{self._password}".encode()).decode()
+        return secrets.compare_digest(header or "", f"Basic {expected}")
+
+    def _lock_for(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def page(self, path: str) -> _Page:
+        """An index page, fetched from devpi once per run, rewritten for pip."""
+        with self._lock_for(path):
+            if path not in self._pages:
+                self._pages[path] = self._fetch_page(path)
+            return self._pages[path]
+
+    def _fetch_page(self, path: str) -> _Page:
+        url = self.origin + path
+        response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=120)
+        if response.status_code != 200:
+            if response.status_code in (401, 403) or response.status_code >= 500:
+                self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
+            return _Page(response.status_code, "text/plain", None)
+        body = self._rewrite(url, response.text)
+        handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
+        with open(handle, "wb") as stream:
+            stream.write(body.encode("utf-8"))
+        return _Page(200, "text/html; charset=utf-8", Path(name))
+
+    def _rewrite(self, page_url: str, text: str) -> str:
+        """Point links at the gateway, learn each file's sha256, advertise wheel metadata."""
+
+        def anchor(match: re.Match[str]) -> str:
+            tag = match.group(0)
+            href = _HREF_RE.search(tag)
+            if not href:
+                return tag
+            absolute = urljoin(page_url, html.unescape(href.group(2)))
+            file_url, fragment = urldefrag(absolute)
+            if not file_url.startswith(self.origin + "/"):
+                self.external.add(file_url)
+                return tag
+            if fragment.startswith("sha256="):
+                self.store.learn(file_url, fragment[len("sha256=") :])
+            gateway_url = self.url + absolute[len(self.origin) :]
+            tag = tag[: href.start(2)] + html.escape(gateway_url) + tag[href.end(2) :]
+            has_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag
+            if file_url.endswith(".whl") and not has_metadata:
+                tag = tag[:-1] + ' data-core-metadata="true">'
+            return tag
+
+        return _ANCHOR_RE.sub(anchor, text)
+
+    def metadata(self, file_url: str) -> bytes:
+        """A wheel's METADATA: from the cache, else from the wheel fetched through devpi."""
+        with self._lock_for(file_url):
+            cached = self.store.cached_metadata(file_url)
+            if cached is not None:
+                return cached
+            data = _wheel_metadata(self.spooled(file_url))
+            self.store.remember_metadata(file_url, data)
+            return data
+
+    def spooled(self, file_url: str) -> Path:
+        """A file fetched through devpi (which stores it); in check mode only if already cached."""
+        state = self.store.state(file_url)
+        if self.check and not state.cached_before:
+            raise _NotCached(file_url)
+        return self.store.spool(state)
+
+
+def _wheel_metadata(wheel: Path) -> bytes:
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if re.match(r"^[^/]+\.dist-info/METADATA$", n)]
+        if len(names) != 1:
+            raise ValueError(f"{wheel.name}: no single .dist-info/METADATA")
+        return archive.read(names[0])
+
+
+def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Quiet: pip reports what matters."""
+
+        def do_GET(self) -> None:  # noqa: N802
+            if not gateway.authorized(self.headers.get("Authorization")):
+                self._reply(401, b"authentication required", {"WWW-Authenticate": 'Basic realm="warmup"'})
+                return
+            devpi_url = gateway.devpi_url(gateway.url + self.path)
+            path = devpi_url[len(gateway.origin) :]
+            try:
+                if "/+f/" in path and path.endswith(".metadata"):
+                    self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")]))
+                elif "/+f/" in path:
+                    self._send_file(gateway.spooled(devpi_url))
+                else:
+                    self._page(gateway.page(path))
+            except _NotCached:
+                self._reply(404, b"not cached by devpi (--check)")
+            except (requests.RequestException, FetchError, OSError, ValueError) as exc:
+                gateway.errors.append(gateway.access.redact(str(exc)))
+                self._reply(502, b"devpi fetch failed")
+
+        def _page(self, page: _Page) -> None:
+            if page.path is None:
+                self._reply(page.status, b"")
+                return
+            self._reply(200, page.path.read_bytes(), {"Content-Type": page.content_type})
+
+        def _send_file(self, path: Path) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(path.stat().st_size))
+            self.end_headers()
+            with path.open("rb") as stream:
+                shutil.copyfileobj(stream, self.wfile, _CHUNK)
+
+        def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+

@@ -1,0 +1,159 @@
+"""The warmup pipeline: resolve every target in parallel, then make devpi hold each unique file once.
+
+A target's files start fetching as soon as its resolution is in; a file shared by several
+targets is fetched once. Each target is reported as soon as its last file is settled.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .access import IndexAccess
+from .fetch import FileState, Store
+from .gateway import Gateway
+from .matrix import Target
+from .resolve import PipRun, Resolution, resolve
+from .sources import Inputs
+
+
+@dataclass(frozen=True)
+class Options:
+    dest: Path | None = None
+    check: bool = False
+    jobs: int = 4
+    cache_dir: Path = Path()
+
+
+@dataclass
+class TargetResult:
+    """A target's resolution and the state of each file it needs."""
+
+    resolution: Resolution
+    files: list[FileState] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # --check: files devpi does not store
+
+    @property
+    def target(self) -> Target:
+        return self.resolution.target
+
+    @property
+    def problems(self) -> list[str]:
+        problems = [f.error for f in self.files if f.error]
+        if self.resolution.error:
+            problems.insert(0, self.resolution.error)
+        return problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.missing
+
+    @property
+    def status(self) -> str:
+        if self.resolution.error and not self.missing:
+            return "failed"
+        if self.missing:
+            return "missing"
+        return "incomplete" if self.problems else "ok"
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size or 0 for f in self.files)
+
+
+@dataclass
+class Outcome:
+    results: list[TargetResult]
+    files: list[FileState]
+    notes: list[str]
+    external: list[str]
+    seconds: float
+
+
+def run(
+    targets: list[Target],
+    inputs: Inputs,
+    access: IndexAccess,
+    options: Options,
+    finished: Callable[[TargetResult], None],
+) -> Outcome:
+    """Warm (or with ``options.check`` only inspect) the index for every target."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
+        workdir = Path(tmp)
+        store = Store(access, workdir, options.cache_dir / "metadata")
+        results: list[TargetResult] = []
+        fetches: dict[str, Future[None]] = {}
+        lock = threading.Lock()
+        with Gateway(access, store, workdir, check=options.check) as gateway, ThreadPoolExecutor(
+            options.jobs, thread_name_prefix="fetch"
+        ) as fetch_pool:
+            netrc = workdir / "netrc"
+            netrc.touch(mode=0o600)
+            netrc.write_text(gateway.netrc())
+            pip = PipRun(gateway.index_url, netrc)
+
+            def fetch_once(state: FileState) -> Future[None]:
+                with lock:
+                    if state.url not in fetches:
+                        fetches[state.url] = fetch_pool.submit(store.ensure, state, options.dest)
+                    return fetches[state.url]
+
+            def settle(index: int, target: Target) -> None:
+                resolution = resolve(target, inputs, pip, workdir / f"target-{index}")
+                if resolution.error:
+                    resolution.error = access.redact(resolution.error)
+                result = TargetResult(resolution)
+                for pick in resolution.picks:
+                    state = store.state(gateway.devpi_url(pick.url))
+                    state.sha256 = state.sha256 or pick.sha256
+                    result.files.append(state)
+                if options.check:
+                    result.missing = _missing(result, gateway)
+                    _finish(result)
+                    return
+                pending = [fetch_once(state) for state in result.files]
+                countdown = [len(pending)]
+
+                def one_done(_: Future[None]) -> None:
+                    with lock:
+                        countdown[0] -= 1
+                        last = countdown[0] == 0
+                    if last:
+                        _finish(result)
+
+                if not pending:
+                    _finish(result)
+                for future in pending:
+                    future.add_done_callback(one_done)
+
+            def _finish(result: TargetResult) -> None:
+                with lock:
+                    results.append(result)
+                finished(result)
+
+            with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
+                for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
+                    future.result()
+        notes = [note for result in results for note in result.resolution.notes]
+        order = {target: index for index, target in enumerate(targets)}
+        results.sort(key=lambda result: order[result.target])
+        unique = list({f.url: f for result in results for f in result.files}.values())
+        return Outcome(
+            results, unique, list(dict.fromkeys(notes)), sorted(gateway.external), time.monotonic() - started
+        )
+
+
+def _missing(result: TargetResult, gateway: Gateway) -> list[str]:
+    """--check: the target's files devpi does not store, including those that stopped pip."""
+    missing = [f.filename for f in result.files if not f.cached_before]
+    if result.resolution.error:
+        stopped = re.findall(r"/\+f/\S*?([^/\s]+?)(?:\.metadata)?(?=[\s'\"]|$)", result.resolution.error)
+        missing += [name for name in stopped if name not in missing]
+    return missing

@@ -1,0 +1,89 @@
+"""What the user reads: a line per target, the summary table, and the JSON report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .pipeline import Outcome, TargetResult
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def target_line(result: TargetResult) -> str:
+    """One line for a target as soon as it is done."""
+    name = result.target.name
+    if result.status == "failed":
+        return f"{name}: FAILED: {result.problems[0]}"
+    if result.status == "missing":
+        return f"{name}: MISSING {len(result.missing)} file(s): {', '.join(result.missing)}"
+    count = f"{len(result.files)} files, {human_bytes(result.bytes)}"
+    if result.status == "incomplete":
+        return f"{name}: INCOMPLETE ({count}): {'; '.join(result.problems)}"
+    return f"{name}: ok ({count})"
+
+
+def summary(outcome: Outcome) -> str:
+    """The table printed at the end of a run."""
+    rows = [("target", "files", "bytes", "status")]
+    for result in outcome.results:
+        rows.append((result.target.name, str(len(result.files)), human_bytes(result.bytes), result.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    fetched = [f for f in outcome.files if f.fetched]
+    lines.append(
+        f"{len(outcome.files)} unique files, {len(fetched)} fetched"
+        f" ({human_bytes(sum(f.size or 0 for f in fetched))}) in {outcome.seconds:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
+    """The JSON report (schema in README.rst)."""
+    return {
+        "tool": {"name": "devpi-client-warmup", "version": __version__},
+        "index": index,
+        "check": check,
+        "targets": [
+            {
+                "name": result.target.name,
+                "python": str(result.target.python),
+                "platform": result.target.platform.tag,
+                "status": result.status,
+                "seconds": round(result.resolution.seconds, 3),
+                "files": [
+                    {
+                        "name": state.filename,
+                        "project": pick.name,
+                        "version": pick.version,
+                        "sha256": state.sha256,
+                        "size": state.size,
+                        "url": state.url,
+                        "cached_before": state.cached_before,
+                        "fetched": state.fetched,
+                    }
+                    for pick, state in zip(result.resolution.picks, result.files)
+                ],
+                "missing": result.missing,
+                "problems": result.problems,
+            }
+            for result in outcome.results
+        ],
+        "notes": outcome.notes,
+        "problems": [f"{r.target.name}: {p}" for r in outcome.results for p in r.problems],
+        "timings": {"total_seconds": round(outcome.seconds, 3)},
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
