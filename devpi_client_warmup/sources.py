@@ -52,8 +52,8 @@ class Inputs:
 
     def read(self, path: Path, *, constraint: bool = False) -> None:
         """Read a pip requirements (or constraints) file, following nested -r and -c."""
-        for line in _read_requirements_file(path, constraint, self, seen=()):
-            (self.constraints if constraint else self.requirements).append(line)
+        for is_constraint, line in _read_requirements_file(path, constraint, self, seen=()):
+            (self.constraints if is_constraint else self.requirements).append(line)
 
     def extend(self, other: Inputs) -> None:
         self.requirements += other.requirements
@@ -102,7 +102,8 @@ def _logical_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def _read_requirements_file(
     path: Path, constraint: bool, inputs: Inputs, seen: tuple[Path, ...]
-) -> Iterator[Line]:
+) -> Iterator[tuple[bool, Line]]:
+    """Yield ``(is_constraint, line)`` for every requirement in ``path`` and the files it names."""
     resolved = path.resolve()
     if resolved in seen:
         raise InputError(f"{path}: requirements files include each other in a loop")
@@ -115,12 +116,12 @@ def _read_requirements_file(
         spec = _HASH_RE.sub("", " " + text).strip()
         if re.match(r"^(\.|/|~|[a-zA-Z][a-zA-Z0-9+.-]*://)", spec):
             raise InputError(f"{origin}: {spec!r} is a path or URL; only packages from the index can be warmed")
-        yield Line(parse_requirement(spec, origin), origin, hashes)
+        yield constraint, Line(parse_requirement(spec, origin), origin, hashes)
 
 
 def _option_line(
     path: Path, origin: str, text: str, constraint: bool, inputs: Inputs, seen: tuple[Path, ...]
-) -> Iterator[Line]:
+) -> Iterator[tuple[bool, Line]]:
     try:
         words = shlex.split(text)
     except ValueError as exc:
