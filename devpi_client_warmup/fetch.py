@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import requests
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 from .access import IndexAccess
 
@@ -98,6 +104,16 @@ class Store:
                 state.cached_before, state.size = probe(self.http(), url)
         return state
 
+    def local_copy(self, url: str) -> Path:
+        """The file, fetched through devpi once per run."""
+        return self.spool(self.state(url))
+
+    def filenames(self, project: str, version: str) -> list[str]:
+        """Files of a release as the index pages seen so far list them."""
+        with self._lock:
+            names = [state.filename for state in self._states.values()]
+        return [name for name in names if _release_of(name) == (project, version)]
+
     def _metadata_path(self, url: str) -> Path | None:
         sha256 = self._entry(url).sha256
         return self._metadata_cache / f"{sha256}.metadata" if sha256 else None
@@ -177,6 +193,18 @@ class Store:
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             list(pool.map(one, states))
+
+
+def _release_of(filename: str) -> tuple[str, str] | None:
+    """(canonical project name, version) of a wheel or sdist filename."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return name, str(version)
 
 
 def _sha256(path: Path) -> str:

@@ -19,7 +19,7 @@ from .access import IndexAccess
 from .fetch import FileState, Store
 from .gateway import Gateway
 from .matrix import Target
-from .resolve import PipRun, Resolution, resolve
+from .resolve import PipRun, Resolution, resolve_target
 from .sources import Inputs
 
 
@@ -97,7 +97,7 @@ def run(
             netrc = workdir / "netrc"
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
-            pip = PipRun(gateway.index_url, netrc)
+            pip = PipRun(gateway.index_url, netrc, gateway.devpi_url)
 
             def fetch_once(state: FileState) -> Future[None]:
                 with lock:
@@ -106,12 +106,12 @@ def run(
                     return fetches[state.url]
 
             def settle(index: int, target: Target) -> None:
-                resolution = resolve(target, inputs, pip, workdir / f"target-{index}")
+                resolution = resolve_target(target, inputs, pip, workdir / f"target-{index}", store)
                 if resolution.error:
                     resolution.error = access.redact(resolution.error)
                 result = TargetResult(resolution)
                 for pick in resolution.picks:
-                    state = store.state(gateway.devpi_url(pick.url))
+                    state = store.state(pick.url)
                     state.sha256 = state.sha256 or pick.sha256
                     result.files.append(state)
                 if options.check:

@@ -20,7 +20,11 @@ def human_bytes(size: int) -> str:
 
 
 def target_line(result: TargetResult) -> str:
-    """One line for a target as soon as it is done."""
+    """One line for a target as soon as it is done (and a line for each warning)."""
+    return "\n".join([_status_line(result), *(f"  warning: {w}" for w in result.resolution.warnings)])
+
+
+def _status_line(result: TargetResult) -> str:
     name = result.target.name
     if result.status == "failed":
         return f"{name}: FAILED: {result.problems[0]}"
@@ -66,6 +70,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                         "name": state.filename,
                         "project": pick.name,
                         "version": pick.version,
+                        "role": pick.role,
                         "sha256": state.sha256,
                         "size": state.size,
                         "url": state.url,
@@ -76,6 +81,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                 ],
                 "missing": result.missing,
                 "problems": result.problems,
+                "warnings": result.resolution.warnings,
             }
             for result in outcome.results
         ],

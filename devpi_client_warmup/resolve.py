@@ -7,11 +7,18 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable, Protocol
 
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from . import sdist
+from .errors import InputError
 from .matrix import Target
 from .sources import Inputs
+
+_MAX_BUILD_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -20,8 +27,9 @@ class Pick:
 
     name: str
     version: str
-    url: str  # the gateway URL pip used (see Gateway.devpi_url)
+    url: str  # devpi URL, without credentials
     sha256: str | None
+    role: str = "install"  # or "build": needed to build an sdist on the target
 
     @property
     def filename(self) -> str:
@@ -39,16 +47,69 @@ class Resolution:
     target: Target
     picks: list[Pick] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class PipRun:
-    """How to reach the index from pip: the gateway URL and the netrc that opens it."""
+    """How to reach the index from pip: the gateway URL, the netrc that opens it, the way back."""
 
     index_url: str
     netrc: Path
+    devpi_url: Callable[[str], str]
+
+
+class Files(Protocol):
+    """The run's access to index files (see fetch.Store)."""
+
+    def local_copy(self, url: str) -> Path: ...
+
+    def filenames(self, project: str, version: str) -> list[str]: ...
+
+
+def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, files: Files) -> Resolution:
+    """Everything ``target`` needs: the requirements, and what builds each sdist among them."""
+    resolution = resolve(target, inputs, pip, workdir)
+    queue = [pick for pick in resolution.picks if pick.is_sdist]
+    done: set[tuple[str, ...]] = set()
+    while queue and not resolution.error:
+        pick = queue.pop(0)
+        info = sdist.inspect(files.local_copy(pick.url))
+        resolution.notes.append(
+            f"{pick.name} {pick.version}: no wheel fits; warmed the sdist and its build"
+            f" requirements ({', '.join(info.build_requires)}); its dependencies come from {info.metadata_source}"
+        )
+        if _is_compiled(files.filenames(pick.name, pick.version)):
+            resolution.warnings.append(
+                f"{pick.name} {pick.version} is a compiled package with no wheel for {target.name}:"
+                " installing it there compiles the sdist (a compiler and headers are needed on the target)"
+            )
+        if info.build_requires in done or len(done) >= _MAX_BUILD_ROUNDS:
+            continue
+        done.add(info.build_requires)
+        build_inputs = Inputs()
+        try:
+            build_inputs.add_packages(info.build_requires, f"{pick.filename} [build-system] requires")
+        except InputError as exc:
+            resolution.error = str(exc)
+            break
+        build = resolve(target, build_inputs, pip, workdir / f"build-{len(done)}")
+        if build.error:
+            resolution.error = f"cannot resolve what builds {pick.filename}: {build.error}"
+            break
+        known = {known.url for known in resolution.picks}
+        new = [replace(p, role="build") for p in build.picks if p.url not in known]
+        resolution.picks += new
+        queue += [p for p in new if p.is_sdist]
+    return resolution
+
+
+def _is_compiled(filenames: list[str]) -> bool:
+    """Does the release ship platform-specific wheels (for other targets)?"""
+    wheels = [parse_wheel_filename(name)[3] for name in filenames if name.endswith(".whl")]
+    return any(tag.platform != "any" for tags in wheels for tag in tags)
 
 
 def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resolution:
@@ -85,13 +146,8 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
         info = item["download_info"]
         hashes = info.get("archive_info", {}).get("hashes", {})
         metadata = item["metadata"]
-        resolution.picks.append(Pick(metadata["name"], metadata["version"], info["url"], hashes.get("sha256")))
-    for pick in resolution.picks:
-        if pick.is_sdist:
-            resolution.notes.append(
-                f"{pick.name} {pick.version}: no wheel fits, the sdist is warmed and must be built"
-                " on the target; its dependencies come from metadata built on this machine"
-            )
+        name = canonicalize_name(metadata["name"])
+        resolution.picks.append(Pick(name, metadata["version"], pip.devpi_url(info["url"]), hashes.get("sha256")))
     return resolution
 
 
