@@ -1,0 +1,312 @@
+"""End-to-end demo of ``devpi warmup`` on a throwaway local devpi-server.
+
+Starts devpi-server (its root/pypi mirrors the public PyPI), creates ``demo/dev``,
+warms it for Python 3.9 and 3.12 on manylinux and Windows, restarts the server with
+``--offline-mode`` and installs the requirements into fresh python3.9 and python3.12
+venvs from the index alone.  Run it with ``tox -e demo`` or ``python demo/demo.py``.
+Exit code 0 when every step passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Sequence
+
+import requests
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-pw"
+DEMO_INDEX = f"{DEMO_USER}/dev"
+PYTHONS = ("3.9", "3.12")
+PLATFORMS = ("manylinux_2_17_x86_64", "win_amd64")
+REQUIREMENTS = """\
+requests
+colorama; sys_platform == "win32"
+tomli; python_version < "3.11"
+six
+"""
+SECRETS = (DEMO_PASSWORD,)
+
+
+class StepFailed(Exception):
+    """A step the rest of the demo cannot do without failed."""
+
+
+def banner(text: str) -> None:
+    """Print a step heading."""
+    print(f"\n=== {text} ===", flush=True)
+
+
+def shown(argv: Sequence[str]) -> str:
+    """``argv`` as a shell line, with the demo password masked."""
+    words = []
+    for arg in argv:
+        for secret in SECRETS:
+            arg = arg.replace(secret, "***")
+        words.append(arg)
+    return shlex.join(words)
+
+
+def tool(name: str) -> str:
+    """The console script ``name`` next to ``sys.executable``."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise StepFailed(f"{name} not found next to {sys.executable}")
+    return str(path)
+
+
+def clean_env() -> dict[str, str]:
+    """``os.environ`` without the machine's pip and devpi-client settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "DEVPI_"))}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
+def run(argv: Sequence[str], timeout: float = 300, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """Print and run ``argv`` (output streamed unless ``capture``); never raises on exit code."""
+    print(f"$ {shown(argv)}", flush=True)
+    try:
+        return subprocess.run(
+            list(argv), env=clean_env(), timeout=timeout, text=True,
+            stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise StepFailed(f"timed out after {timeout:.0f} s: {shown(argv)}") from exc
+
+
+def check(argv: Sequence[str], timeout: float = 300) -> None:
+    """Run ``argv``; raise StepFailed if it exits non-zero."""
+    code = run(argv, timeout).returncode
+    if code != 0:
+        raise StepFailed(f"exit code {code}: {shown(argv)}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A devpi-server process on 127.0.0.1 whose log goes to ``serverdir/devpi-server.log``."""
+
+    def __init__(self, serverdir: Path, port: int) -> None:
+        self.serverdir = serverdir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.logfile = serverdir / "devpi-server.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, offline: bool = False, timeout: float = 60) -> None:
+        """Start the server and wait until ``GET /+api`` answers."""
+        argv = [
+            tool("devpi-server"), "--serverdir", str(self.serverdir),
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--argon2-memory-cost", "8", "--argon2-parallelism", "1", "--argon2-time-cost", "1",
+        ]  # fmt: skip
+        if offline:
+            argv.append("--offline-mode")
+        print(f"$ {shown(argv)} >>{self.logfile} 2>&1 &", flush=True)
+        self._log = open(self.logfile, "ab")  # noqa: SIM115 (closed in stop)
+        self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env())
+        self._wait_ready(timeout)
+        print(f"devpi-server is up at {self.url} (pid {self._proc.pid})", flush=True)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise StepFailed(f"devpi-server exited with {self._proc.returncode}\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.url}/+api", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise StepFailed(f"devpi-server not ready after {timeout:.0f} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill after 30 s); a no-op if it is not running."""
+        if self._proc is not None:
+            print(f"stopping devpi-server (pid {self._proc.pid})", flush=True)
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last ``lines`` lines of the server log."""
+        try:
+            text = self.logfile.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no devpi-server log)"
+        return "\n".join(["--- devpi-server log (tail) ---", *text.splitlines()[-lines:]])
+
+
+def devpi(clientdir: Path, *args: str) -> list[str]:
+    """A ``devpi`` command line using ``clientdir``."""
+    return [tool("devpi"), *args, "--clientdir", str(clientdir)]
+
+
+def set_up_index(server: Server, clientdir: Path) -> None:
+    """Log in as root, create the demo user and ``demo/dev`` (bases=root/pypi), and use it."""
+    banner(f"create user {DEMO_USER} and index {DEMO_INDEX}")
+    check(devpi(clientdir, "use", server.url))
+    check(devpi(clientdir, "login", "root", "--password", ""))
+    check(devpi(clientdir, "user", "-c", DEMO_USER, f"password={DEMO_PASSWORD}", "email=demo@example.invalid"))
+    check(devpi(clientdir, "login", DEMO_USER, "--password", DEMO_PASSWORD))
+    check(devpi(clientdir, "index", "-c", DEMO_INDEX, "bases=root/pypi"))
+    check(devpi(clientdir, "use", DEMO_INDEX))
+
+
+def warm(workdir: Path, clientdir: Path) -> bool:
+    """Run ``devpi warmup`` for the demo matrix; True if it exited 0."""
+    requirements = workdir / "requirements.txt"
+    requirements.write_text(REQUIREMENTS, encoding="utf-8")
+    banner("devpi warmup")
+    print(f"{requirements}:\n{REQUIREMENTS}", flush=True)
+    argv = ["warmup", "-r", str(requirements), "--python", ",".join(PYTHONS)]
+    for platform in PLATFORMS:
+        argv += ["--platform", platform]
+    argv += ["--report", str(workdir / "report.json")]
+    started = time.monotonic()
+    code = run(devpi(clientdir, *argv), timeout=600).returncode
+    print(f"devpi warmup exited with {code} after {time.monotonic() - started:.1f} s", flush=True)
+    return code == 0
+
+
+def show_report(report_path: Path) -> bool:
+    """Print every target's status and the files warmed for Windows; True if colorama is among them."""
+    banner(f"report: {report_path.name}")
+    try:
+        targets = json.loads(report_path.read_text(encoding="utf-8"))["targets"]
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"FAIL: cannot read {report_path}: {exc}", flush=True)
+        return False
+    for target in targets:
+        print(f"{target['name']}: {target['status']}, {len(target['files'])} files")
+    windows = [t for t in targets if t["platform"].startswith("win")]
+    colorama = False
+    for target in windows:
+        print(f"\nfiles warmed for {target['name']} (python {target['python']}, {target['platform']}):")
+        for item in target["files"]:
+            how = "fetched now" if item["fetched"] else ("already cached" if item["cached_before"] else "not stored")
+            print(f"  {item['name']:<60} {item['size'] or 0:>9} B  {how}")
+            colorama = colorama or item["project"].lower() == "colorama"
+    verdict = "PASS" if colorama else "FAIL"
+    print(f"\n{verdict}: colorama warmed for Windows although this machine is {sys.platform}", flush=True)
+    return colorama
+
+
+def install_offline(python: str, workdir: Path, server: Server) -> bool:
+    """Install the requirements into a fresh ``pythonX.Y`` venv from the offline index; True on success."""
+    banner(f"offline install with python{python}")
+    interpreter = shutil.which(f"python{python}")
+    if interpreter is None:
+        print(f"FAIL python{python}: interpreter not found on PATH", flush=True)
+        return False
+    venv = workdir / f"venv-{python}"
+    venv_python = str(venv / "bin" / "python")
+    steps = [
+        [interpreter, "-m", "venv", str(venv)],
+        [
+            venv_python, "-m", "pip", "install", "--disable-pip-version-check",
+            "--index-url", f"{server.url}/{DEMO_INDEX}/+simple/", "-r", str(workdir / "requirements.txt"),
+        ],
+        [
+            venv_python, "-c",
+            "import platform, requests, six; "
+            "print('python', platform.python_version(), 'requests', requests.__version__, 'six', six.__version__)",
+        ],
+    ]  # fmt: skip
+    for argv in steps:
+        try:
+            code = run(argv).returncode
+        except StepFailed as exc:
+            print(f"FAIL python{python}: {exc}", flush=True)
+            return False
+        if code != 0:
+            print(f"FAIL python{python}: exit code {code}: {shown(argv)}", flush=True)
+            return False
+    print(f"PASS python{python}: installed offline from {DEMO_INDEX}", flush=True)
+    return True
+
+
+def demo(workdir: Path) -> list[str]:
+    """Run every step; the names of those that failed."""
+    failed: list[str] = []
+    serverdir, clientdir = workdir / "server", workdir / "client"
+    server = Server(serverdir, free_port())
+    try:
+        banner("start devpi-server (root/pypi mirrors PyPI)")
+        check([tool("devpi-init"), "--serverdir", str(serverdir)])
+        server.start()
+        set_up_index(server, clientdir)
+        if not warm(workdir, clientdir):
+            failed.append("devpi warmup")
+        banner("restart devpi-server with --offline-mode")
+        server.stop()
+        server.start(offline=True)
+        for python in PYTHONS:
+            if not install_offline(python, workdir, server):
+                failed.append(f"offline install python{python}")
+        if not show_report(workdir / "report.json"):
+            failed.append("colorama in the win_amd64 report")
+    except StepFailed as exc:
+        print(f"\nFAIL: {exc}", flush=True)
+        failed.append("setup")
+    finally:
+        server.stop()
+    if failed:
+        print(server.log_tail(), flush=True)
+    return failed
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The demo's command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo in a temporary directory; 0 if every step passed."""
+    args = parse_args(argv)
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="devpi-warmup-demo-"))
+    print(f"working directory: {workdir}" + ("" if args.keep else " (removed at the end; --keep keeps it)"))
+    try:
+        failed = demo(workdir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    banner("result")
+    elapsed = f"{time.monotonic() - started:.0f} s"
+    if failed:
+        print(f"demo FAILED after {elapsed}: {', '.join(failed)}", flush=True)
+        return 1
+    print(f"demo PASSED after {elapsed}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
