@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from . import pyproject, report
 from .access import IndexAccess, preflight
 from .errors import InputError
 from .matrix import Target, build_matrix
+from .fetch import FileState
 from .pipeline import Options, TargetResult, run
 from .sources import Inputs
 
@@ -31,26 +33,28 @@ def main(hub: Any, args: argparse.Namespace) -> int:
         return 2 if exc.code else 0
     for note in inputs.notes:
         hub.warn(note)
-    hub.info(f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets))
+    if not args.quiet:
+        hub.info(f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets))
     if args.dryrun:
         _show_dry_run(hub, targets, inputs, args)
         return 0
 
-    lock = threading.Lock()
-
-    def finished(result: TargetResult) -> None:
-        with lock:
-            hub.line(report.target_line(result), red=not result.ok, green=result.ok)
-
+    live = sys.stdout.isatty() and not args.quiet and not os.environ.get("CI")
+    console = Console(hub, len(targets), live=live, quiet=args.quiet)
     options = Options(
         dest=Path(args.dest).expanduser() if args.dest else None,
         check=args.check,
         jobs=max(1, args.jobs),
         cache_dir=_cache_dir(),
     )
-    outcome = run(targets, inputs, access, options, finished)
-    for note in outcome.notes:
+    try:
+        outcome = run(targets, inputs, access, options, console)
+    finally:
+        console.close()
+    for note in outcome.notes if not args.quiet else []:
         hub.warn(f"note: {note}")
+    for problem in outcome.problems:
+        hub.error(f"devpi: {problem}")
     if outcome.external:
         hub.warn(
             f"{len(outcome.external)} file(s) are served from outside devpi (mirror_use_external_urls?);"
@@ -61,6 +65,51 @@ def main(hub: Any, args: argparse.Namespace) -> int:
     if args.report:
         report.write_json(Path(args.report), report.as_json(outcome, access.simple_url, args.check))
     return 0 if all(result.ok for result in outcome.results) else 1
+
+
+class Console:
+    """Target lines as targets finish; on a terminal also a live status line."""
+
+    def __init__(self, hub: Any, targets: int, *, live: bool, quiet: bool) -> None:
+        self.hub, self.targets, self.live, self.quiet = hub, targets, live, quiet
+        self.lock = threading.Lock()
+        self.resolved_targets = self.fetched_files = self.fetched_bytes = 0
+
+    def resolved(self, result: TargetResult) -> None:
+        with self.lock:
+            self.resolved_targets += 1
+            self._status()
+
+    def fetched(self, state: FileState) -> None:
+        with self.lock:
+            if state.fetched:
+                self.fetched_files += 1
+                self.fetched_bytes += state.size or 0
+            self._status()
+
+    def finished(self, result: TargetResult) -> None:
+        with self.lock:
+            self._clear()
+            if not (self.quiet and result.ok):
+                self.hub.line(report.target_line(result), red=not result.ok, green=result.ok)
+            self._status()
+
+    def close(self) -> None:
+        with self.lock:
+            self._clear()
+
+    def _status(self) -> None:
+        if self.live:
+            sys.stdout.write(
+                f"\r\x1b[Kresolved {self.resolved_targets}/{self.targets} targets,"
+                f" fetched {self.fetched_files} files ({report.human_bytes(self.fetched_bytes)})"
+            )
+            sys.stdout.flush()
+
+    def _clear(self) -> None:
+        if self.live:
+            sys.stdout.write("\r\x1b[K")
+            sys.stdout.flush()
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs]:

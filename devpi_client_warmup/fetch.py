@@ -28,6 +28,7 @@ from .access import IndexAccess
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
+TIMEOUT = 180  # seconds devpi may take to answer (it may be fetching from its upstream)
 
 
 class FetchError(Exception):
@@ -58,7 +59,7 @@ class FileState:
 
 def probe(session: requests.Session, url: str) -> tuple[bool, int | None]:
     """Does devpi store ``url``? (JSON GET: metadata only, nothing is fetched upstream)."""
-    response = session.get(url, headers={"Accept": "application/json"}, timeout=60)
+    response = session.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
     if response.status_code != 200:
         return False, None
     try:
@@ -142,7 +143,7 @@ class Store:
             return state.spooled
 
     def _download(self, state: FileState) -> Path:
-        response = self.http().get(state.url, stream=True, timeout=120)
+        response = self.http().get(state.url, stream=True, timeout=TIMEOUT)
         if response.status_code != 200:
             raise FetchError(f"{state.filename}: devpi answered {response.status_code} {response.reason}")
         digest, size = hashlib.sha256(), 0

@@ -31,7 +31,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 import requests
 
 from .access import IndexAccess
-from .fetch import FetchError, Store
+from .fetch import TIMEOUT, FetchError, Store
 
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
@@ -115,7 +115,7 @@ class Gateway:
 
     def _fetch_page(self, path: str) -> _Page:
         url = self.origin + path
-        response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=120)
+        response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=TIMEOUT)
         if response.status_code != 200:
             if response.status_code in (401, 403) or response.status_code >= 500:
                 self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
@@ -198,6 +198,8 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     self._page(gateway.page(path))
             except _NotCached:
                 self._reply(404, b"not cached by devpi (--check)")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # pip went away (it retries on its own)
             except (requests.RequestException, FetchError, OSError, ValueError) as exc:
                 gateway.errors.append(gateway.access.redact(str(exc)))
                 self._reply(502, b"devpi fetch failed")

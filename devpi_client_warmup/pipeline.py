@@ -13,7 +13,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
 
 from .access import IndexAccess
 from .fetch import FileState, Store
@@ -67,11 +67,22 @@ class TargetResult:
         return sum(f.size or 0 for f in self.files)
 
 
+class Progress(Protocol):
+    """What the pipeline tells as it goes (called from worker threads)."""
+
+    def resolved(self, result: TargetResult) -> None: ...
+
+    def fetched(self, state: FileState) -> None: ...
+
+    def finished(self, result: TargetResult) -> None: ...
+
+
 @dataclass
 class Outcome:
     results: list[TargetResult]
     files: list[FileState]
     notes: list[str]
+    problems: list[str]  # what devpi answered the gateway with, when that went wrong
     external: list[str]
     seconds: float
 
@@ -81,7 +92,7 @@ def run(
     inputs: Inputs,
     access: IndexAccess,
     options: Options,
-    finished: Callable[[TargetResult], None],
+    progress: Progress,
 ) -> Outcome:
     """Warm (or with ``options.check`` only inspect) the index for every target."""
     started = time.monotonic()
@@ -103,6 +114,7 @@ def run(
                 with lock:
                     if state.url not in fetches:
                         fetches[state.url] = fetch_pool.submit(store.ensure, state, options.dest)
+                        fetches[state.url].add_done_callback(lambda _: progress.fetched(state))
                     return fetches[state.url]
 
             def settle(index: int, target: Target) -> None:
@@ -114,6 +126,7 @@ def run(
                     state = store.state(pick.url)
                     state.sha256 = state.sha256 or pick.sha256
                     result.files.append(state)
+                progress.resolved(result)
                 if options.check:
                     result.missing = _missing(result, gateway)
                     _finish(result)
@@ -136,7 +149,7 @@ def run(
             def _finish(result: TargetResult) -> None:
                 with lock:
                     results.append(result)
-                finished(result)
+                progress.finished(result)
 
             with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
                 for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
@@ -146,7 +159,12 @@ def run(
         results.sort(key=lambda result: order[result.target])
         unique = list({f.url: f for result in results for f in result.files}.values())
         return Outcome(
-            results, unique, list(dict.fromkeys(notes)), sorted(gateway.external), time.monotonic() - started
+            results,
+            unique,
+            list(dict.fromkeys(notes)),
+            list(dict.fromkeys(gateway.errors)),
+            sorted(gateway.external),
+            time.monotonic() - started,
         )
 
 

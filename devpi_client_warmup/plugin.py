@@ -68,3 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="targets resolved and files fetched in parallel (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--pre", action="store_true", help="include pre-releases and development versions")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="print only failing targets, problems and the summary (no live progress)",
+    )  # fmt: skip

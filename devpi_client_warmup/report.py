@@ -86,7 +86,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
             for result in outcome.results
         ],
         "notes": outcome.notes,
-        "problems": [f"{r.target.name}: {p}" for r in outcome.results for p in r.problems],
+        "problems": [f"{r.target.name}: {p}" for r in outcome.results for p in r.problems] + outcome.problems,
         "timings": {"total_seconds": round(outcome.seconds, 3)},
     }
 

@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from . import sdist
 from .errors import InputError
+from .fetch import TIMEOUT
 from .matrix import Target
 from .sources import Inputs
 
@@ -122,7 +123,7 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
     command = [
         sys.executable, "-m", "devpi_client_warmup._pip", "install",
         "--dry-run", "--ignore-installed", "--quiet", "--no-input", "--no-cache-dir",
-        "--disable-pip-version-check", "--report", str(report),
+        "--disable-pip-version-check", "--timeout", str(TIMEOUT + 20), "--report", str(report),
         "--index-url", pip.index_url, *target.pip_options, "-r", str(requirements),
     ]  # fmt: skip
     if inputs.constraints:
