@@ -1,0 +1,311 @@
+"""Drive a real devpi-server and the real ``devpi`` client as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable
+from urllib.parse import urljoin
+
+import requests
+
+ROOT_PASSWORD = ""
+DEFAULT_USER = "alice"
+DEFAULT_PASSWORD = "secret-pw-1"
+DEFAULT_EMAIL = "alice@example.com"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """``os.environ`` without the machine's pip configuration.
+
+    Drops every ``PIP_*`` variable, points ``PIP_CONFIG_FILE`` at
+    ``os.devnull`` (no pip.conf is read), disables pip's cache and its
+    self version check (which would query the index for ``pip``), then
+    applies ``extra``.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_NO_CACHE_DIR"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env.update(extra)
+    return env
+
+
+def executable(name: str) -> str:
+    """Console script ``name`` next to ``sys.executable``, else from PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"executable {name!r} not found")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with a clean env; raise AssertionError with output on failure."""
+    proc = subprocess.run(
+        list(argv),
+        check=False,
+        input=input,
+        env=dict(env) if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(describe(proc))
+    return proc
+
+
+def describe(proc: subprocess.CompletedProcess[str]) -> str:
+    """Human readable command, exit code and output of a finished process."""
+    cmd = " ".join(str(a) for a in proc.args)
+    return (
+        f"command: {cmd}\nexit code: {proc.returncode}\n"
+        f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+    )
+
+
+class DevpiServer:
+    """A devpi-server process on 127.0.0.1:``port`` using ``serverdir``."""
+
+    def __init__(self, serverdir: Path, port: int) -> None:
+        self.serverdir = serverdir
+        self.port = port
+        self.logfile = serverdir / "devpi-server.log"
+        self.offline = False
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def init(self) -> None:
+        """``devpi-init --no-root-pypi``: root with an empty password, no PyPI mirror."""
+        run([executable("devpi-init"), "--serverdir", str(self.serverdir), "--no-root-pypi"])
+
+    def start(self, offline: bool = False, timeout: float = 60) -> None:
+        assert self._proc is None, "server already running"
+        argv = [
+            executable("devpi-server"),
+            "--serverdir", str(self.serverdir),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--argon2-memory-cost", "8",
+            "--argon2-parallelism", "1",
+            "--argon2-time-cost", "1",
+        ]  # fmt: skip
+        if offline:
+            argv.append("--offline-mode")
+        self.offline = offline
+        self._log = open(self.logfile, "ab")  # noqa: SIM115 - closed in stop()
+        self._proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env()
+        )
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise AssertionError(
+                    f"devpi-server exited with {self._proc.returncode}\n{self.log_tail()}"
+                )
+            try:
+                if requests.get(f"{self.url}/+api", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"devpi-server not ready after {timeout}s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self, offline: bool = True) -> None:
+        self.stop()
+        self.start(offline=offline)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.logfile.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+class DevpiClient:
+    """The real ``devpi`` command line client with its own ``clientdir``."""
+
+    def __init__(self, clientdir: Path, server: DevpiServer) -> None:
+        self.clientdir = clientdir
+        self.server = server
+
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """``devpi --clientdir DIR ARGS`` (``--clientdir`` goes first so a
+        subcommand taking remainder arguments cannot swallow it)."""
+        argv = [executable("devpi"), "--clientdir", str(self.clientdir), *args]
+        return run(argv, check=check, input=input, env=env if env is not None else clean_env())
+
+    def use(self, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("use", url, *args)
+
+    def login(self, user: str, password: str) -> subprocess.CompletedProcess[str]:
+        return self.run("login", user, "--password", password)
+
+    def logoff(self) -> subprocess.CompletedProcess[str]:
+        return self.run("logoff")
+
+    def create_user(self, user: str, password: str, email: str) -> subprocess.CompletedProcess[str]:
+        return self.run("user", "-c", user, f"password={password}", f"email={email}")
+
+    def create_index(self, name: str, *options: str) -> subprocess.CompletedProcess[str]:
+        return self.run("index", "-c", name, *options)
+
+    def getjson(self, path: str) -> subprocess.CompletedProcess[str]:
+        return self.run("getjson", path)
+
+
+@dataclass
+class DevpiScene:
+    """Server + client with ``alice/upstream`` (mirror) and ``alice/dev`` in use."""
+
+    server: DevpiServer
+    client: DevpiClient
+    mirror_url: str
+    user: str = DEFAULT_USER
+    password: str = DEFAULT_PASSWORD
+    mirror_index: str = field(init=False)
+    dev_index: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mirror_index = f"{self.user}/upstream"
+        self.dev_index = f"{self.user}/dev"
+
+    @property
+    def clientdir(self) -> Path:
+        return self.client.clientdir
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.server.url}/{self.dev_index}"
+
+    @property
+    def simple_url(self) -> str:
+        return f"{self.index_url}/+simple/"
+
+    @property
+    def mirror_simple_url(self) -> str:
+        return f"{self.server.url}/{self.mirror_index}/+simple/"
+
+    def links(self, project: str, index: str | None = None) -> dict[str, str]:
+        """Files on ``index``'s (default: alice/dev) simple page: filename -> URL.
+
+        A project devpi does not know (404, e.g. never cached when offline) has none.
+        """
+        page_url = f"{self.server.url}/{index or self.dev_index}/+simple/{project}/"
+        response = requests.get(page_url, timeout=30)
+        if response.status_code == 404:
+            return {}
+        response.raise_for_status()
+        anchors = re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', response.text)
+        return {name: urljoin(page_url, href.split("#", 1)[0]) for href, name in anchors}
+
+    def file_meta(self, file_url: str) -> dict[str, Any]:
+        """``GET +f/...`` with ``Accept: application/json`` (the releasefilemeta result)."""
+        response = requests.get(file_url, headers={"Accept": "application/json"}, timeout=30)
+        response.raise_for_status()
+        return dict(response.json()["result"])
+
+    def is_cached(self, file_url: str) -> bool:
+        """A mirror file is cached once its meta has ``last_modified``."""
+        return "last_modified" in self.file_meta(file_url)
+
+    def wait_cached(self, file_url: str, timeout: float = 10) -> None:
+        """Wait until ``file_url`` is cached: devpi commits a fetched file
+        only after the last byte was sent to the client."""
+        wait_for(lambda: self.is_cached(file_url), timeout, f"{file_url} never got cached")
+
+    def warmup(
+        self, *args: str, check_exit: int | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``devpi warmup ARGS``; assert the exit code if ``check_exit`` is given."""
+        proc = self.client.run("warmup", *args, check=False, env=env)
+        if check_exit is not None and proc.returncode != check_exit:
+            raise AssertionError(f"expected exit code {check_exit}\n{describe(proc)}")
+        return proc
+
+
+def setup_scene(server: DevpiServer, client: DevpiClient, mirror_url: str) -> DevpiScene:
+    """Start ``server`` (already initialised) and create the standard users/indexes."""
+    scene = DevpiScene(server=server, client=client, mirror_url=mirror_url)
+    if not server.running:
+        server.start()
+    client.use(server.url)
+    client.login("root", ROOT_PASSWORD)
+    client.create_user(scene.user, scene.password, DEFAULT_EMAIL)
+    client.login(scene.user, scene.password)
+    client.create_index(
+        scene.mirror_index, "type=mirror", f"mirror_url={mirror_url}", "mirror_cache_expiry=0"
+    )
+    client.create_index(scene.dev_index, f"bases={scene.mirror_index}", "volatile=True")
+    client.use(scene.index_url)
+    return scene
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = "") -> None:
+    """Poll ``predicate`` until it is true; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        time.sleep(0.05)

@@ -1,0 +1,154 @@
+"""Build real (tiny) distributions on disk: wheels, sdists and a PEP 517 backend."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _distwriter
+from ._distwriter import dist_name, metadata_text, module_name, normalize, write_sdist
+
+__all__ = [
+    "BACKEND_HELPER",
+    "BACKEND_NAME",
+    "NATPKG_TAGS",
+    "Dists",
+    "dist_name",
+    "make_backend_wheel",
+    "make_sdist",
+    "make_wheel",
+    "module_name",
+    "normalize",
+    "standard_dists",
+]
+
+BACKEND_NAME = "warmup-backend"
+BACKEND_HELPER = "warmup-backend-helper"
+BACKEND_CONFIG = "warmup-backend.json"
+_HERE = Path(__file__).parent
+
+
+def _init_py(version: str, tag: str) -> bytes:
+    return f'__version__ = "{version}"\nWHEEL_TAG = "{tag}"\n'.encode()
+
+
+def make_wheel(
+    dest: Path,
+    name: str,
+    version: str,
+    *,
+    tag: str = "py3-none-any",
+    requires_dist: Sequence[str] = (),
+    requires_python: str | None = None,
+    files: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write an installable wheel of one module ``{module}/__init__.py``.
+
+    The module records ``__version__`` and ``WHEEL_TAG``; ``files`` replaces
+    the default module contents (archive path -> bytes).
+    """
+    if files is None:
+        files = {f"{module_name(name)}/__init__.py": _init_py(version, tag)}
+    return _distwriter.write_wheel(
+        dest,
+        name,
+        version,
+        files,
+        tag=tag,
+        requires_dist=requires_dist,
+        requires_python=requires_python,
+    )
+
+
+def make_backend_wheel(
+    dest: Path, version: str = "1.0", requires_dist: Sequence[str] = (BACKEND_HELPER,)
+) -> Path:
+    """Wheel of the test-owned PEP 517 backend ``warmup_backend``."""
+    package = module_name(BACKEND_NAME)
+    files = {
+        f"{package}/__init__.py": (_HERE / "_warmup_backend.py").read_bytes(),
+        f"{package}/_distwriter.py": (_HERE / "_distwriter.py").read_bytes(),
+    }
+    return make_wheel(dest, BACKEND_NAME, version, requires_dist=requires_dist, files=files)
+
+
+def make_sdist(
+    dest: Path,
+    name: str,
+    version: str,
+    *,
+    requires_dist: Sequence[str] = (),
+    requires_python: str | None = None,
+    backend: str = "warmup_backend",
+) -> Path:
+    """Write ``{dist_name}-{version}.tar.gz`` built by ``backend`` (PEP 517)."""
+    pyproject = (
+        "[build-system]\n"
+        f'requires = ["{normalize(backend)}"]\n'
+        f'build-backend = "{backend}"\n'
+    )
+    config = {"name": name, "version": version, "dependencies": list(requires_dist)}
+    if requires_python:
+        config["requires-python"] = requires_python
+    files = {
+        "pyproject.toml": pyproject.encode(),
+        BACKEND_CONFIG: (json.dumps(config, indent=2) + "\n").encode(),
+        "PKG-INFO": metadata_text(name, version, requires_dist, requires_python).encode(),
+        f"src/{module_name(name)}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+    }
+    return write_sdist(dest, name, version, files)
+
+
+NATPKG_TAGS = (
+    "cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "cp39-abi3-win_amd64",
+    "cp39-abi3-macosx_11_0_arm64",
+    "cp39-abi3-musllinux_1_1_x86_64",
+)
+
+
+@dataclass(frozen=True)
+class Dists:
+    """A directory of distribution files."""
+
+    path: Path
+    files: list[Path]
+
+    @property
+    def filenames(self) -> list[str]:
+        return [f.name for f in self.files]
+
+    def __getitem__(self, filename: str) -> Path:
+        """The file called ``filename`` (KeyError if there is none)."""
+        for f in self.files:
+            if f.name == filename:
+                return f
+        raise KeyError(filename)
+
+
+def standard_dists(dest: Path) -> Dists:
+    """Build the standard test distributions into ``dest``.
+
+    ``pure-a`` 1.0/2.0 (2.0 needs ``pure-b>=1``), ``pure-b`` 1.0, ``natpkg`` 1.0
+    (platform wheels only, see ``NATPKG_TAGS``), ``needs-win`` -> ``winonly-dep``
+    on win32, ``needs-old-py`` -> ``old-py-dep`` below 3.11, ``sdist-only`` 1.0
+    (sdist needing ``pure-b``, built by ``warmup-backend`` + helper), and
+    ``py313plus`` 1.0 (Requires-Python >=3.13).
+    """
+    files = [
+        make_wheel(dest, "pure-a", "1.0"),
+        make_wheel(dest, "pure-a", "2.0", requires_dist=["pure-b>=1"]),
+        make_wheel(dest, "pure-b", "1.0"),
+        *(make_wheel(dest, "natpkg", "1.0", tag=tag) for tag in NATPKG_TAGS),
+        make_wheel(dest, "winonly-dep", "1.0"),
+        make_wheel(dest, "needs-win", "1.0", requires_dist=['winonly-dep; sys_platform == "win32"']),
+        make_wheel(dest, "old-py-dep", "1.0"),
+        make_wheel(dest, "needs-old-py", "1.0", requires_dist=['old-py-dep; python_version < "3.11"']),
+        make_sdist(dest, "sdist-only", "1.0", requires_dist=["pure-b"]),
+        make_backend_wheel(dest),
+        make_wheel(dest, BACKEND_HELPER, "1.0"),
+        make_wheel(dest, "py313plus", "1.0", requires_python=">=3.13"),
+    ]
+    return Dists(path=dest, files=files)

@@ -1,0 +1,150 @@
+"""The seed's scenario, automated: warm a real devpi-server, cut it off, install from it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+from tests.support.devpi import DevpiScene, executable, run, clean_env
+from tests.support.upstream import Upstream
+from tests.support.venvs import pip_install, venv_python_ok
+
+LINUX = "manylinux_2_28_x86_64"
+REQUIREMENTS = """\
+# the seed's requirements, with markers that pip would evaluate against this machine
+pure-a>=2            # pulls pure-b
+needs-win            # winonly-dep on Windows only
+needs-old-py         # old-py-dep below Python 3.11 only
+natpkg               # platform wheels only
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def cached_files(devpi: DevpiScene, *projects: str) -> set[str]:
+    """Filenames the (offline) devpi lists for ``projects``: exactly what it stores."""
+    return {name for project in projects for name in devpi.links(project)}
+
+
+def test_seed_scenario_two_pythons_two_platforms_then_offline_install(
+    devpi: DevpiScene, tmp_path: Path, make_venv: Callable[[str], Path]
+) -> None:
+    requirements = write(tmp_path / "requirements.txt", REQUIREMENTS)
+    proc = devpi.warmup("-r", str(requirements), "--python", "3.9,3.13", "--platform", LINUX,
+                        "--platform", "win_amd64", check_exit=0)  # fmt: skip
+    for target in ("3.9-" + LINUX, "3.13-" + LINUX, "3.9-win_amd64", "3.13-win_amd64"):
+        assert f"{target}: ok" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+    devpi.server.restart(offline=True)
+    # what pip would have skipped on this Linux 3.11 host is there for the targets that need it
+    assert cached_files(devpi, "winonly-dep") == {"winonly_dep-1.0-py3-none-any.whl"}
+    assert cached_files(devpi, "old-py-dep") == {"old_py_dep-1.0-py3-none-any.whl"}
+    assert cached_files(devpi, "natpkg") == {
+        "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "natpkg-1.0-cp39-abi3-win_amd64.whl",
+    }
+    for version in ("3.9", "3.13"):
+        venv = make_venv(version)
+        pip_install(venv, "-r", str(requirements), index_url=devpi.simple_url)
+        checked = venv_python_ok(venv, "import pure_a, pure_b, needs_win, natpkg; print(pure_a.__version__)")
+        assert checked.stdout.strip() == "2.0"
+    venv_python_ok(make_venv("3.9"), "pass")
+
+
+def test_matrix_from_pyproject(devpi: DevpiScene, tmp_path: Path, make_venv: Callable[[str], Path]) -> None:
+    write(
+        tmp_path / "pyproject.toml",
+        f"""\
+        [project]
+        name = "app"
+        version = "1"
+        dependencies = ["pure-a>=2", "needs-old-py"]
+
+        [project.optional-dependencies]
+        native = ["natpkg"]
+
+        [tool.devpi-warmup]
+        python = ["3.10", "3.12"]
+        platform = ["{LINUX}"]
+        extras = ["native"]
+        """,
+    )
+    devpi_cmd = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "--matrix", "pyproject"]
+    proc = run(devpi_cmd, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"3.10-{LINUX}: ok" in proc.stdout and f"3.12-{LINUX}: ok" in proc.stdout
+
+    devpi.server.restart(offline=True)
+    for version in ("3.10", "3.12"):
+        venv = make_venv(version)
+        pip_install(venv, "pure-a>=2", "needs-old-py", "natpkg", index_url=devpi.simple_url)
+        venv_python_ok(venv, "import pure_a, pure_b, needs_old_py, natpkg")
+    # old-py-dep: needed by 3.10 only, and warmed for it
+    venv = make_venv("3.10")
+    pip_install(venv, "old-py-dep", index_url=devpi.simple_url)
+
+
+def test_dest_keeps_verified_files_and_index_option(
+    devpi: DevpiScene, tmp_path: Path, upstream: Upstream
+) -> None:
+    devpi.client.create_index("alice/other", "bases=")  # the current index has nothing
+    devpi.client.use(f"{devpi.server.url}/alice/other")
+    dest = tmp_path / "wheelhouse"
+    proc = devpi.warmup("pure-a", "--index", "alice/dev", "--python", "3.12", "--platform", LINUX,
+                        "--dest", str(dest), "--report", str(tmp_path / "report.json"), check_exit=0)  # fmt: skip
+    assert "/alice/dev/+simple/" in proc.stdout
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "pure_a-2.0-py3-none-any.whl",
+        "pure_b-1.0-py3-none-any.whl",
+    ]
+    report = json.loads((tmp_path / "report.json").read_text())
+    files = {f["name"]: f for f in report["targets"][0]["files"]}
+    for path in dest.iterdir():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == files[path.name]["sha256"]
+        assert files[path.name]["fetched"] is True
+        assert path.read_bytes() == (upstream.root / path.name).read_bytes()
+
+    # a damaged copy in the wheelhouse is replaced; intact ones are kept as they are
+    (dest / "pure_b-1.0-py3-none-any.whl").write_bytes(b"damaged")
+    devpi.warmup("pure-a", "--index", "alice/dev", "--python", "3.12", "--platform", LINUX,
+                 "--dest", str(dest), check_exit=0)  # fmt: skip
+    assert (dest / "pure_b-1.0-py3-none-any.whl").read_bytes() == (
+        upstream.root / "pure_b-1.0-py3-none-any.whl"
+    ).read_bytes()
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]
+
+
+def test_one_unsatisfiable_target_exits_1_and_others_are_warmed(devpi: DevpiScene) -> None:
+    # natpkg has no wheel (and no sdist) for Intel Macs
+    proc = devpi.warmup("natpkg", "pure-a", "--python", "3.12", "--platform", f"{LINUX},macosx_11_0_x86_64",
+                        check_exit=1)  # fmt: skip
+    assert "3.12-macosx_11_0_x86_64: FAILED" in proc.stdout
+    assert "natpkg" in proc.stdout.split("3.12-macosx_11_0_x86_64: FAILED", 1)[1].splitlines()[0]
+    assert f"3.12-{LINUX}: ok" in proc.stdout
+    devpi.server.restart(offline=True)
+    assert "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" in devpi.links("natpkg")
+    assert "pure_a-2.0-py3-none-any.whl" in devpi.links("pure-a")
+
+
+def test_dry_run_fetches_nothing(devpi: DevpiScene, upstream: Upstream) -> None:
+    upstream.clear_log()
+    proc = devpi.warmup("pure-a", "--python", "3.9,3.12", "--platform", "linux,windows", "--dry-run",
+                        check_exit=0)  # fmt: skip
+    assert f"3.9-{LINUX}: pip install --dry-run" in proc.stdout
+    assert "3.12-win_amd64: pip install --dry-run" in proc.stdout
+    assert upstream.paths() == []
+
+
+def test_without_devpi_use_state_says_so(tmp_path: Path) -> None:
+    proc = run([executable("devpi"), "--clientdir", str(tmp_path / "empty"), "warmup", "pure-a"],
+               check=False, env=clean_env())  # fmt: skip
+    assert proc.returncode == 2
+    assert "not connected to an index, see 'devpi use'" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
