@@ -11,10 +11,9 @@ import os
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import requests
 from packaging.utils import (
@@ -24,11 +23,13 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from . import sdist
 from .access import IndexAccess
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
 TIMEOUT = 180  # seconds devpi may take to answer (it may be fetching from its upstream)
+_STORE_WAIT = 30  # seconds devpi may take to commit a file it has served
 
 
 class FetchError(Exception):
@@ -74,11 +75,11 @@ def probe(session: requests.Session, url: str) -> tuple[bool, int | None]:
 class Store:
     """The run's view of devpi's files, shared by the gateway and the fetch step."""
 
-    def __init__(self, access: IndexAccess, workdir: Path, metadata_cache: Path) -> None:
+    def __init__(self, access: IndexAccess, workdir: Path, cache_dir: Path) -> None:
         self.access = access
         self._spool = workdir / "spool"
         self._spool.mkdir(parents=True, exist_ok=True)
-        self._metadata_cache = metadata_cache
+        self._cache_dir = cache_dir
         self._states: dict[str, FileState] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -115,18 +116,28 @@ class Store:
             names = [state.filename for state in self._states.values()]
         return [name for name in names if _release_of(name) == (project, version)]
 
-    def _metadata_path(self, url: str) -> Path | None:
-        sha256 = self._entry(url).sha256
-        return self._metadata_cache / f"{sha256}.metadata" if sha256 else None
-
-    def cached_metadata(self, url: str) -> bytes | None:
-        path = self._metadata_path(url)
+    def cached(self, url: str, kind: str) -> bytes | None:
+        """A fact about a file kept across runs, keyed by its sha256 (so by its content)."""
+        path = self._cache_path(url, kind)
         return path.read_bytes() if path is not None and path.is_file() else None
 
-    def remember_metadata(self, url: str, data: bytes) -> None:
-        path = self._metadata_path(url)
+    def remember(self, url: str, kind: str, data: bytes) -> None:
+        path = self._cache_path(url, kind)
         if path is not None:
             _write_atomically(path, [data])
+
+    def _cache_path(self, url: str, kind: str) -> Path | None:
+        sha256 = self._entry(url).sha256
+        return self._cache_dir / kind / sha256 if sha256 else None
+
+    def sdist_info(self, url: str) -> sdist.Sdist:
+        """What the sdist at ``url`` needs to build (read once, then from the cache)."""
+        cached = self.cached(url, "sdist")
+        if cached is not None:
+            return sdist.Sdist.from_json(cached)
+        info = sdist.inspect(self.local_copy(url))
+        self.remember(url, "sdist", info.to_json())
+        return info
 
     def spool(self, state: FileState) -> Path:
         """The file, fetched through devpi at most once per run (so devpi stores it), verified."""
@@ -163,6 +174,7 @@ class Store:
         finally:
             Path(name).unlink(missing_ok=True)
         state.fetched, state.size = True, size
+        self.remember(state.url, "size", str(size).encode())
         return spooled
 
     def ensure(self, state: FileState, dest: Path | None) -> None:
@@ -171,29 +183,46 @@ class Store:
         if kept is not None and state.sha256 and kept.is_file() and _sha256(kept) == state.sha256:
             state.size = kept.stat().st_size
             kept = None  # already in the wheelhouse
-        if state.cached and kept is None:
-            return
         try:
-            spooled = self.spool(state)
-            if kept is not None:
-                with spooled.open("rb") as stream:
-                    _write_atomically(kept, iter(lambda: stream.read(_CHUNK), b""))
+            if not state.cached or kept is not None:
+                spooled = self.spool(state)
+                if kept is not None:
+                    with spooled.open("rb") as stream:
+                        _write_atomically(kept, iter(lambda: stream.read(_CHUNK), b""))
+            if state.fetched and not state.cached_before:
+                self._confirm_stored(state)
+            if state.size is None:
+                state.size = self._size(state)
         except (requests.RequestException, FetchError) as exc:
             state.error = self.access.redact(str(exc))
         except OSError as exc:
             state.error = f"{state.filename}: cannot write to {dest}: {exc.strerror or exc}"
 
-    def ensure_all(
-        self, states: Iterable[FileState], dest: Path | None, jobs: int, done: Callable[[FileState], None]
-    ) -> None:
-        """``ensure`` every file, ``jobs`` at a time, calling ``done`` as each finishes."""
+    def _size(self, state: FileState) -> int | None:
+        """The size of a file devpi stores, without transferring it (HEAD only on stored files)."""
+        cached = self.cached(state.url, "size")
+        if cached is not None:
+            return int(cached)
+        if not state.cached:
+            return None
+        response = self.http().head(state.url, timeout=TIMEOUT)
+        length = response.headers.get("Content-Length", "")
+        if response.status_code != 200 or not length.isdigit():
+            return None
+        self.remember(state.url, "size", length.encode())
+        return int(length)
 
-        def one(state: FileState) -> None:
-            self.ensure(state, dest)
-            done(state)
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(one, states))
+    def _confirm_stored(self, state: FileState) -> None:
+        """devpi commits a file just after sending its last byte: wait until its probe says stored."""
+        deadline, delay = time.monotonic() + _STORE_WAIT, 0.05
+        while not probe(self.http(), state.url)[0]:
+            if time.monotonic() > deadline:
+                raise FetchError(
+                    f"{state.filename}: devpi served the file but did not store it"
+                    " (is the mirror set to mirror_use_external_urls?)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _release_of(filename: str) -> tuple[str, str] | None:

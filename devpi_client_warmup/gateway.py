@@ -144,20 +144,21 @@ class Gateway:
             gateway_url = self.url + absolute[len(self.origin) :]
             tag = tag[: href.start(2)] + html.escape(gateway_url) + tag[href.end(2) :]
             has_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag
-            if file_url.endswith(".whl") and not has_metadata:
+            serves_metadata = file_url.endswith(".whl") or self.store.cached(file_url, "metadata")
+            if serves_metadata and not has_metadata:
                 tag = tag[:-1] + ' data-core-metadata="true">'
             return tag
 
         return _ANCHOR_RE.sub(anchor, text)
 
     def metadata(self, file_url: str) -> bytes:
-        """A wheel's METADATA: from the cache, else from the wheel fetched through devpi."""
+        """Core metadata: from the cache (wheels, and sdists pip built before), else from the wheel."""
         with self._lock_for(file_url):
-            cached = self.store.cached_metadata(file_url)
+            cached = self.store.cached(file_url, "metadata")
             if cached is not None:
                 return cached
             data = _wheel_metadata(self.spooled(file_url))
-            self.store.remember_metadata(file_url, data)
+            self.store.remember(file_url, "metadata", data)
             return data
 
     def spooled(self, file_url: str) -> Path:

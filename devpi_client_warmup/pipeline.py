@@ -98,7 +98,7 @@ def run(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
-        store = Store(access, workdir, options.cache_dir / "metadata")
+        store = Store(access, workdir, options.cache_dir)
         results: list[TargetResult] = []
         fetches: dict[str, Future[None]] = {}
         lock = threading.Lock()

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -31,6 +31,7 @@ class Pick:
     url: str  # devpi URL, without credentials
     sha256: str | None
     role: str = "install"  # or "build": needed to build an sdist on the target
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # pip's JSON form
 
     @property
     def filename(self) -> str:
@@ -65,7 +66,11 @@ class PipRun:
 class Files(Protocol):
     """The run's access to index files (see fetch.Store)."""
 
-    def local_copy(self, url: str) -> Path: ...
+    def sdist_info(self, url: str) -> sdist.Sdist: ...
+
+    def cached(self, url: str, kind: str) -> bytes | None: ...
+
+    def remember(self, url: str, kind: str, data: bytes) -> None: ...
 
     def filenames(self, project: str, version: str) -> list[str]: ...
 
@@ -77,7 +82,9 @@ def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, f
     done: set[tuple[str, ...]] = set()
     while queue and not resolution.error:
         pick = queue.pop(0)
-        info = sdist.inspect(files.local_copy(pick.url))
+        if files.cached(pick.url, "metadata") is None:  # what pip built here: serve it next time
+            files.remember(pick.url, "metadata", sdist.metadata_file(pick.metadata))
+        info = files.sdist_info(pick.url)
         resolution.notes.append(
             f"{pick.name} {pick.version}: no wheel fits; warmed the sdist and its build"
             f" requirements ({', '.join(info.build_requires)}); its dependencies come from {info.metadata_source}"
@@ -148,7 +155,8 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
         hashes = info.get("archive_info", {}).get("hashes", {})
         metadata = item["metadata"]
         name = canonicalize_name(metadata["name"])
-        resolution.picks.append(Pick(name, metadata["version"], pip.devpi_url(info["url"]), hashes.get("sha256")))
+        url = pip.devpi_url(info["url"])
+        resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=metadata))
     return resolution
 
 

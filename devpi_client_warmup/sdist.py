@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import email.parser
+import json
 import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.version import Version
 
@@ -24,6 +26,14 @@ LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
 class Sdist:
     build_requires: tuple[str, ...]
     static_dependencies: bool  # PEP 643: PKG-INFO 2.2+ whose Requires-Dist is not dynamic
+
+    def to_json(self) -> bytes:
+        return json.dumps({"build_requires": self.build_requires, "static": self.static_dependencies}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Sdist:
+        value = json.loads(data)
+        return cls(tuple(value["build_requires"]), bool(value["static"]))
 
     @property
     def metadata_source(self) -> str:
@@ -44,6 +54,27 @@ def inspect(path: Path) -> Sdist:
         dynamic = {value.lower() for value in message.get_all("Dynamic", [])}
         static = Version(message.get("Metadata-Version", "1.0")) >= Version("2.2") and "requires-dist" not in dynamic
     return Sdist(requires, static)
+
+
+def metadata_file(fields: dict[str, Any]) -> bytes:
+    """Core metadata (the fields resolution needs) from the JSON form in pip's report."""
+    lines = [f"Metadata-Version: {fields.get('metadata_version', '2.1')}"]
+    for key in ("name", "version", "requires_python"):
+        if fields.get(key):
+            lines.append(f"{_HEADERS[key]}: {fields[key]}")
+    for key in ("requires_dist", "provides_extra", "dynamic"):
+        lines += [f"{_HEADERS[key]}: {value}" for value in fields.get(key, [])]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+_HEADERS = {
+    "name": "Name",
+    "version": "Version",
+    "requires_python": "Requires-Python",
+    "requires_dist": "Requires-Dist",
+    "provides_extra": "Provides-Extra",
+    "dynamic": "Dynamic",
+}
 
 
 def _member(path: Path, name: str) -> bytes | None:
