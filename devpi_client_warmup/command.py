@@ -49,8 +49,11 @@ def main(hub: Any, args: argparse.Namespace) -> int:
     )
     try:
         outcome = run(targets, inputs, access, options, console)
-    finally:
+    except KeyboardInterrupt:
         console.close()
+        hub.error("devpi warmup: interrupted; files already fetched are kept, nothing partial was written")
+        return 130
+    console.close()
     for note in outcome.notes if not args.quiet else []:
         hub.warn(f"note: {note}")
     for problem in outcome.problems:

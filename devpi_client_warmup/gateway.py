@@ -57,6 +57,7 @@ class Gateway:
         self.store = store
         self.check = check
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
+        self.failures: dict[str, str] = {}  # file URL -> why the gateway could not serve it
         self.external: set[str] = set()  # file URLs outside devpi (mirror_use_external_urls)
         self._workdir = workdir
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
@@ -97,6 +98,13 @@ class Gateway:
         return self.origin + unquote(url[len(self.url) :]) if url.startswith(self.url) else url
 
     # -- request handling --------------------------------------------------------------------
+
+    def explain(self, pip_error: str) -> str:
+        """pip's error about a file the gateway failed to serve, replaced by the reason."""
+        for url, reason in self.failures.items():
+            if url.rsplit("/", 1)[-1] in pip_error:
+                return reason
+        return pip_error
 
     def authorized(self, header: str | None) -> bool:
         expected = base64.b64encode(f"warmup:{self._password}".encode()).decode()
@@ -202,7 +210,11 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # pip went away (it retries on its own)
             except (requests.RequestException, FetchError, OSError, ValueError) as exc:
-                gateway.errors.append(gateway.access.redact(str(exc)))
+                message = gateway.access.redact(str(exc))
+                if "/+f/" in path:
+                    gateway.failures[devpi_url.removesuffix(".metadata")] = message
+                else:
+                    gateway.errors.append(message)
                 self._reply(502, b"devpi fetch failed")
 
         def _page(self, page: _Page) -> None:

@@ -120,7 +120,7 @@ def run(
             def settle(index: int, target: Target) -> None:
                 resolution = resolve_target(target, inputs, pip, workdir / f"target-{index}", store)
                 if resolution.error:
-                    resolution.error = access.redact(resolution.error)
+                    resolution.error = access.redact(gateway.explain(resolution.error))
                 result = TargetResult(resolution)
                 for pick in resolution.picks:
                     state = store.state(pick.url)
@@ -152,8 +152,13 @@ def run(
                 progress.finished(result)
 
             with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
-                for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
-                    future.result()
+                try:
+                    for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
+                        future.result()
+                except KeyboardInterrupt:
+                    resolve_pool.shutdown(wait=False, cancel_futures=True)
+                    fetch_pool.shutdown(wait=False, cancel_futures=True)
+                    raise
         notes = [note for result in results for note in result.resolution.notes]
         order = {target: index for index, target in enumerate(targets)}
         results.sort(key=lambda result: order[result.target])

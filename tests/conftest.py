@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from tests.support.authproxy import AuthProxy, LockedScene, setup_locked_scene
 from tests.support.devpi import DevpiClient, DevpiScene, DevpiServer, free_port, setup_scene
 from tests.support.dists import Dists, standard_dists
 from tests.support.upstream import Upstream
@@ -16,6 +19,14 @@ from tests.support.venvs import PYENV_VERSIONS, create_venv
 
 # pythonX.Y resolve through pyenv shims; make every version visible.
 os.environ.setdefault("PYENV_VERSION", PYENV_VERSIONS)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test starts with an empty devpi-warmup cache (no state from other tests or runs)."""
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +56,40 @@ def devpi(tmp_path: Path, upstream: Upstream) -> Iterator[DevpiScene]:
         server.stop()
 
 
+GATE_AUTH = ("gate", "gate-pw-7x")  # the HTTP Basic credentials of the proxy in ``gated_devpi``
+
+
+@contextmanager
+def _locked_scene(tmp_path: Path, upstream: Upstream, basic_auth: tuple[str, str] | None) -> Iterator[LockedScene]:
+    server = DevpiServer(tmp_path / "devpi-server", free_port())
+    server.init()
+    # unique per run (no other process on the machine has it in its argv), and with
+    # characters that URL-quoting changes
+    password = f"Al1ce pw/{secrets.token_hex(4)}@%"
+    try:
+        with AuthProxy(server.url, lockdown=True, basic_auth=basic_auth) as proxy:
+            client = DevpiClient(tmp_path / "devpi-client", server)
+            yield setup_locked_scene(server, client, upstream.url, proxy, password)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def locked_devpi(tmp_path: Path, upstream: Upstream) -> Iterator[LockedScene]:
+    """devpi-server with devpi-lockdown, reached only through an ``AuthProxy`` (nginx +
+    auth_request): alice/upstream mirrors ``upstream``, alice is logged in, alice/dev in use."""
+    with _locked_scene(tmp_path, upstream, None) as scene:
+        yield scene
+
+
+@pytest.fixture
+def gated_devpi(tmp_path: Path, upstream: Upstream) -> Iterator[LockedScene]:
+    """As ``locked_devpi``, and the proxy also demands HTTP Basic ``GATE_AUTH`` (nginx
+    auth_basic); the client did ``devpi use http://gate:gate-pw-7x@PROXY/``."""
+    with _locked_scene(tmp_path, upstream, GATE_AUTH) as scene:
+        yield scene
+
+
 @pytest.fixture
 def make_venv(tmp_path: Path) -> Callable[[str], Path]:
     """Factory: ``make_venv("3.9")`` -> path of a new venv without pip."""
@@ -66,3 +111,25 @@ def pytest_runtest_makereport(
     if report.failed and isinstance(scene, DevpiScene):
         report.sections.append(("devpi-server log (tail)", scene.server.log_tail(60)))
     return report
+
+
+class _LockedSceneLogs:
+    """Attach the devpi-server log and the proxy's requests to failing tests of locked scenes."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        scenes = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, LockedScene)]
+        for scene in scenes if report.failed else []:
+            report.sections.append(("devpi-server log (tail)", scene.server.log_tail(60)))
+            if scene.proxy is not None:
+                lines = [f"{r.method} {r.path} {r.status} auth={r.authorization} devpi-auth={r.devpi_auth}"
+                         for r in scene.proxy.records()[-60:]]  # fmt: skip
+                report.sections.append(("auth proxy requests (tail)", "\n".join(lines)))
+        return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_LockedSceneLogs(), "locked-scene-logs")

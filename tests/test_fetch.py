@@ -1,0 +1,71 @@
+"""Fetch once, re-run for free, and refuse bad bytes: against the real devpi-server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.devpi import DevpiScene, clean_env
+from tests.support.upstream import Upstream
+
+LINUX = "manylinux_2_28_x86_64"
+SHARED = ("pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl", "needs_win-1.0-py3-none-any.whl")
+
+
+def test_shared_files_are_fetched_once_and_a_rerun_fetches_nothing(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path
+) -> None:
+    env = clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    args = ("pure-a", "needs-win", "natpkg", "--python", "3.9,3.12,3.13", "--platform", f"{LINUX},win_amd64")
+    upstream.clear_log()
+    devpi.warmup(*args, "--report", str(tmp_path / "first.json"), check_exit=0, env=env)
+    for filename in SHARED:  # needed by all six targets
+        assert upstream.file_gets(filename) == 1, filename
+    first = json.loads((tmp_path / "first.json").read_text())
+    assert len(first["targets"]) == 6
+    assert all(f["fetched"] and f["cached_before"] is False for t in first["targets"] for f in t["files"])
+
+    upstream.clear_log()
+    devpi.warmup(*args, "--report", str(tmp_path / "second.json"), check_exit=0, env=env)
+    assert [path for path in upstream.paths() if "/files/" in path] == []
+    second = json.loads((tmp_path / "second.json").read_text())
+    files = [f for t in second["targets"] for f in t["files"]]
+    assert files and all(f["cached_before"] is True and f["fetched"] is False for f in files)
+    assert all(f["size"] and f["size"] > 0 for f in files)
+
+
+def test_bytes_that_do_not_match_the_index_hash_are_rejected(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path
+) -> None:
+    upstream.corrupt("pure_b-1.0-py3-none-any.whl")
+    dest = tmp_path / "wheelhouse"
+    proc = devpi.warmup("pure-a", "--python", "3.12", "--platform", LINUX, "--dest", str(dest),
+                        "--report", str(tmp_path / "report.json"), check_exit=1)  # fmt: skip
+    line = next(line for line in proc.stdout.splitlines() if line.startswith(f"3.12-{LINUX}"))
+    assert ": ok" not in line and "pure_b-1.0-py3-none-any.whl: sha256 mismatch" in line
+    assert not dest.exists() or sorted(p.name for p in dest.iterdir()) == []
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert "sha256 mismatch" in report["targets"][0]["problems"][0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+    upstream.heal("pure_b-1.0-py3-none-any.whl")  # the re-run resumes cleanly
+    devpi.warmup("pure-a", "--python", "3.12", "--platform", LINUX, "--dest", str(dest), check_exit=0)
+    assert sorted(p.name for p in dest.iterdir()) == ["pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl"]
+
+
+def test_a_dropped_connection_fails_only_its_target_and_a_rerun_resumes(
+    devpi: DevpiScene, upstream: Upstream
+) -> None:
+    upstream.truncate("winonly_dep-1.0-py3-none-any.whl")  # Windows targets only
+    proc = devpi.warmup("needs-win", "pure-a", "--python", "3.12", "--platform", f"{LINUX},win_amd64",
+                        check_exit=1)  # fmt: skip
+    assert f"3.12-{LINUX}: ok" in proc.stdout
+    assert "3.12-win_amd64: FAILED" in proc.stdout and "winonly_dep-1.0-py3-none-any.whl" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+    upstream.heal("winonly_dep-1.0-py3-none-any.whl")
+    proc = devpi.warmup("needs-win", "pure-a", "--python", "3.12", "--platform", f"{LINUX},win_amd64",
+                        check_exit=0)  # fmt: skip
+    assert "3.12-win_amd64: ok" in proc.stdout
+    devpi.server.restart(offline=True)
+    assert "winonly_dep-1.0-py3-none-any.whl" in devpi.links("winonly-dep")
