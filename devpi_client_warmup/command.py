@@ -16,6 +16,7 @@ from .access import IndexAccess, preflight
 from .errors import InputError
 from .matrix import Target, build_matrix
 from .fetch import FileState
+from .gateway import UNKNOWN_PACKAGE
 from .pipeline import Options, TargetResult, run
 from .sources import Inputs
 
@@ -67,6 +68,10 @@ def main(hub: Any, args: argparse.Namespace) -> int:
     hub.line(report.summary(outcome))
     if args.report:
         report.write_json(Path(args.report), report.as_json(outcome, access.simple_url, args.check))
+    unknown = [r for r in outcome.results if (r.resolution.error or "").startswith(UNKNOWN_PACKAGE)]
+    if unknown:
+        hub.error(f"devpi warmup: {unknown[0].resolution.error} (target {unknown[0].target.name})")
+        return 2
     return 0 if all(result.ok for result in outcome.results) else 1
 
 

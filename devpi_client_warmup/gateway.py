@@ -36,6 +36,7 @@ from .fetch import TIMEOUT, FetchError, Store
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
+UNKNOWN_PACKAGE = "unknown package"
 
 
 class _NotCached(Exception):
@@ -58,6 +59,7 @@ class Gateway:
         self.check = check
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
         self.failures: dict[str, str] = {}  # file URL -> why the gateway could not serve it
+        self.unknown: set[str] = set()  # projects the index does not have
         self.external: set[str] = set()  # file URLs outside devpi (mirror_use_external_urls)
         self._workdir = workdir
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
@@ -100,7 +102,10 @@ class Gateway:
     # -- request handling --------------------------------------------------------------------
 
     def explain(self, pip_error: str) -> str:
-        """pip's error about a file the gateway failed to serve, replaced by the reason."""
+        """pip's error, replaced by the reason when the gateway knows it better."""
+        for name in self.unknown:
+            if re.search(rf"No matching distribution found for {re.escape(name)}\b", pip_error, re.I):
+                return f"{UNKNOWN_PACKAGE} {name!r}: the index has no such project"
         for url, reason in self.failures.items():
             if url.rsplit("/", 1)[-1] in pip_error:
                 return reason
@@ -124,6 +129,8 @@ class Gateway:
     def _fetch_page(self, path: str) -> _Page:
         url = self.origin + path
         response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=TIMEOUT)
+        if response.status_code == 404 and self.access.simple_url in url:
+            self.unknown.add(url[len(self.access.simple_url) :].strip("/"))
         if response.status_code != 200:
             if response.status_code in (401, 403) or response.status_code >= 500:
                 self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Callable
 
-from tests.support.devpi import DevpiScene, executable, run, clean_env
+from tests.support.devpi import DevpiScene, executable, run
 from tests.support.upstream import Upstream
 from tests.support.venvs import pip_install, venv_python_ok
 
@@ -140,11 +140,3 @@ def test_dry_run_fetches_nothing(devpi: DevpiScene, upstream: Upstream) -> None:
     assert f"3.9-{LINUX}: pip install --dry-run" in proc.stdout
     assert "3.12-win_amd64: pip install --dry-run" in proc.stdout
     assert upstream.paths() == []
-
-
-def test_without_devpi_use_state_says_so(tmp_path: Path) -> None:
-    proc = run([executable("devpi"), "--clientdir", str(tmp_path / "empty"), "warmup", "pure-a"],
-               check=False, env=clean_env())  # fmt: skip
-    assert proc.returncode == 2
-    assert "not connected to an index, see 'devpi use'" in proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr

@@ -1,0 +1,67 @@
+"""Bad input ends with one clear line and exit code 2, never a traceback (run as a user would)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.devpi import DevpiScene, clean_env, executable, run
+
+
+def warmup(clientdir: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return run([executable("devpi"), "--clientdir", str(clientdir), "warmup", *args], check=False, cwd=cwd)
+
+
+def assert_bad_input(proc: subprocess.CompletedProcess[str], message: str) -> None:
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if message in line]
+    assert len(errors) == 1, output
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        ({}, ["-r", "missing.txt"], "requirements file not found: missing.txt"),
+        ({"req.txt": "six\nnot a requirement!\n"}, ["-r", "req.txt"], "req.txt:2: invalid requirement 'not a requirement!'"),
+        ({}, ["six", "--platform", "solaris_sparc"], "unknown platform 'solaris_sparc'"),
+        ({}, ["six", "--python", "2.7"], "unknown Python version '2.7'"),
+        ({}, ["--matrix", "pyproject"], "--matrix: pyproject.toml not found"),
+        ({"pyproject.toml": "[tool.devpi-warmup\n"}, ["--matrix", "pyproject"], "is not valid TOML"),
+        ({"pyproject.toml": "[project]\nname = 'x'\n"}, ["--matrix", "pyproject"], "has no [tool.devpi-warmup] table"),
+        ({"pyproject.toml": "[tool.devpi-warmup]\nplatform = 'win_amd64'\n"}, ["--matrix", "pyproject"],
+         "[tool.devpi-warmup] platform must be a list of strings"),
+        ({}, [], "nothing to warm"),
+        ({}, ["six", "--jobs", "0"], "--jobs must be at least 1"),
+    ],
+)  # fmt: skip
+def test_bad_input(tmp_path: Path, files: dict[str, str], args: list[str], message: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert_bad_input(warmup(tmp_path / "client", *args, cwd=tmp_path), message)
+
+
+def test_index_that_does_not_exist(devpi: DevpiScene) -> None:
+    proc = devpi.warmup("six", "--index", "alice/nope")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "alice/nope" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_unreachable_server(devpi: DevpiScene) -> None:
+    devpi.server.stop()
+    proc = devpi.warmup("six")
+    assert_bad_input(proc, f"cannot reach devpi at {devpi.server.url}/")
+
+
+def test_unknown_package_names_package_and_target(devpi: DevpiScene) -> None:
+    proc = devpi.warmup("pure-a", "no-such-package", "--python", "3.12", "--platform", "win_amd64")
+    assert_bad_input(proc, "unknown package 'no-such-package': the index has no such project (target 3.12-win_amd64)")
+
+
+def test_no_devpi_use_state(tmp_path: Path) -> None:
+    proc = run([executable("devpi"), "--clientdir", str(tmp_path), "warmup", "six"], check=False, env=clean_env())
+    assert_bad_input(proc, "not connected to an index, see 'devpi use'")
