@@ -20,7 +20,7 @@ def main() -> int:
 
     from pip._vendor.packaging import markers
 
-    markers.default_environment = lambda: dict(environment)
+    markers.default_environment = lambda: dict(environment)  # type: ignore[assignment,return-value]
 
     from pip._internal.cli import cmdoptions
     from pip._internal.cli.main import main as pip_main

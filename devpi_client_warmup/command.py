@@ -14,9 +14,9 @@ from devpi.main import set_devpi_auth_header
 from . import pyproject, report
 from .access import IndexAccess, preflight
 from .errors import InputError
-from .matrix import Target, build_matrix
 from .fetch import FileState
 from .gateway import UNKNOWN_PACKAGE
+from .matrix import Target, build_matrix
 from .pipeline import Options, TargetResult, run
 from .sources import Inputs
 

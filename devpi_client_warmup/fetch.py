@@ -11,9 +11,9 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import requests
 from packaging.utils import (
@@ -142,15 +142,15 @@ class Store:
     def spool(self, state: FileState) -> Path:
         """The file, fetched through devpi at most once per run (so devpi stores it), verified."""
         with state.lock:
-            if state.spooled is None:
-                for attempt in range(1, _ATTEMPTS + 1):
-                    try:
-                        state.spooled = self._download(state)
-                        break
-                    except requests.RequestException:
-                        if attempt == _ATTEMPTS:
-                            raise
-                        time.sleep(0.5 * 2**attempt)
+            attempt = 1
+            while state.spooled is None:
+                try:
+                    state.spooled = self._download(state)
+                except requests.RequestException:  # a dropped connection: retry with backoff
+                    if attempt == _ATTEMPTS:
+                        raise
+                    time.sleep(0.5 * 2**attempt)
+                    attempt += 1
             return state.spooled
 
     def _download(self, state: FileState) -> Path:
@@ -251,8 +251,7 @@ def _write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with open(handle, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
+            out.writelines(chunks)
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)

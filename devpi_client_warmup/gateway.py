@@ -83,8 +83,7 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def index_url(self) -> str:
@@ -104,7 +103,7 @@ class Gateway:
     def explain(self, pip_error: str) -> str:
         """pip's error, replaced by the reason when the gateway knows it better."""
         for name in self.unknown:
-            if re.search(rf"No matching distribution found for {re.escape(name)}\b", pip_error, re.I):
+            if re.search(rf"No matching distribution found for {re.escape(name)}\b", pip_error, re.IGNORECASE):
                 return f"{UNKNOWN_PACKAGE} {name!r}: the index has no such project"
         for url, reason in self.failures.items():
             if url.rsplit("/", 1)[-1] in pip_error:
@@ -196,10 +195,10 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             """Quiet: pip reports what matters."""
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if not gateway.authorized(self.headers.get("Authorization")):
                 self._reply(401, b"authentication required", {"WWW-Authenticate": 'Basic realm="warmup"'})
                 return

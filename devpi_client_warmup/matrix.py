@@ -11,8 +11,8 @@ from __future__ import annotations
 import itertools
 import re
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 from packaging import tags
 

@@ -114,11 +114,19 @@ def run(
                 with lock:
                     if state.url not in fetches:
                         fetches[state.url] = fetch_pool.submit(store.ensure, state, options.dest)
-                        fetches[state.url].add_done_callback(lambda _: progress.fetched(state))
+                        fetches[state.url].add_done_callback(lambda future: fetched(state, future))
                     return fetches[state.url]
 
+            def fetched(state: FileState, future: Future[None]) -> None:
+                if future.exception() is not None:  # a bug, not a fault: still name the file
+                    state.error = f"{state.filename}: {future.exception()!r}"
+                progress.fetched(state)
+
             def settle(index: int, target: Target) -> None:
-                resolution = resolve_target(target, inputs, pip, workdir / f"target-{index}", store)
+                try:
+                    resolution = resolve_target(target, inputs, pip, workdir / f"target-{index}", store)
+                except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
+                    resolution = Resolution(target, error=f"unexpected error: {exc!r}")
                 if resolution.error:
                     resolution.error = access.redact(gateway.explain(resolution.error))
                 result = TargetResult(resolution)
@@ -128,7 +136,7 @@ def run(
                     result.files.append(state)
                 progress.resolved(result)
                 if options.check:
-                    result.missing = _missing(result, gateway)
+                    result.missing = _missing(result)
                     _finish(result)
                     return
                 pending = [fetch_once(state) for state in result.files]
@@ -173,7 +181,7 @@ def run(
         )
 
 
-def _missing(result: TargetResult, gateway: Gateway) -> list[str]:
+def _missing(result: TargetResult) -> list[str]:
     """--check: the target's files devpi does not store, including those that stopped pip."""
     missing = [f.filename for f in result.files if not f.cached_before]
     if result.resolution.error:

@@ -6,16 +6,19 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
+from requests import RequestException
 
 from . import sdist
 from .errors import InputError
-from .fetch import TIMEOUT
+from .fetch import TIMEOUT, FetchError
 from .matrix import Target
 from .sources import Inputs
 
@@ -84,7 +87,11 @@ def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, f
         pick = queue.pop(0)
         if files.cached(pick.url, "metadata") is None:  # what pip built here: serve it next time
             files.remember(pick.url, "metadata", sdist.metadata_file(pick.metadata))
-        info = files.sdist_info(pick.url)
+        try:
+            info = files.sdist_info(pick.url)
+        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile, FetchError, RequestException) as exc:
+            resolution.error = f"cannot read {pick.filename}: {exc}"
+            break
         resolution.notes.append(
             f"{pick.name} {pick.version}: no wheel fits; warmed the sdist and its build"
             f" requirements ({', '.join(info.build_requires)}); its dependencies come from {info.metadata_source}"
