@@ -11,11 +11,12 @@ from typing import Any
 
 from devpi.main import set_devpi_auth_header
 
-from . import pyproject, report
+from . import lock, pyproject, report
 from .access import IndexAccess, preflight
 from .errors import InputError
 from .fetch import FileState
 from .gateway import UNKNOWN_PACKAGE
+from .lock import Lock, is_lock_file
 from .matrix import Target, build_matrix
 from .pipeline import Options, TargetResult, run
 from .sources import Inputs
@@ -24,7 +25,7 @@ from .sources import Inputs
 def main(hub: Any, args: argparse.Namespace) -> int:
     """Run the command; the return value is the exit code (0 ok, 1 incomplete, 2 bad input)."""
     try:
-        targets, inputs = plan(args)
+        targets, inputs, pinned = plan(args)
         access = _access(hub)
         preflight(access)
     except InputError as exc:
@@ -34,10 +35,12 @@ def main(hub: Any, args: argparse.Namespace) -> int:
         return 2 if exc.code else 0
     for note in inputs.notes:
         hub.warn(note)
+    if pinned is not None and not args.quiet:
+        hub.info(f"using the lock {pinned.path}: {len(pinned.packages)} releases, no resolution")
     if not args.quiet:
         hub.info(f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets))
     if args.dryrun:
-        _show_dry_run(hub, targets, inputs, args)
+        _show_dry_run(hub, targets, inputs, pinned, args)
         return 0
 
     live = sys.stdout.isatty() and not args.quiet and not os.environ.get("CI")
@@ -49,7 +52,7 @@ def main(hub: Any, args: argparse.Namespace) -> int:
         cache_dir=_cache_dir(),
     )
     try:
-        outcome = run(targets, inputs, access, options, console)
+        outcome = run(targets, inputs, access, options, console, pinned)
     except KeyboardInterrupt:
         console.close()
         hub.error("devpi warmup: interrupted; files already fetched are kept, nothing partial was written")
@@ -120,28 +123,34 @@ class Console:
             sys.stdout.flush()
 
 
-def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs]:
-    """The matrix and the inputs from the command line and ``--matrix``; the command line wins."""
+def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:
+    """The matrix, the inputs and the lock, from the command line and ``--matrix``; the command line wins."""
     inputs = Inputs()
     pythons, platforms = args.python, args.platform
+    locks = [Path(name) for name in args.lock] + [Path(n) for n in args.requirement if is_lock_file(Path(n))]
     if args.matrix:
         table = pyproject.load(args.matrix)
         pythons, platforms = pythons or table.pythons, platforms or table.platforms
-        if not (args.pkgspecs or args.requirement):
+        if not (args.pkgspecs or args.requirement or args.lock):
             inputs.extend(table.inputs)
+            locks += table.locks
     inputs.add_packages(args.pkgspecs, "command line")
     for name in args.requirement:
-        inputs.read(Path(name))
+        if not is_lock_file(Path(name)):
+            inputs.read(Path(name))
     for name in args.constraint:
         inputs.read(Path(name), constraint=True)
     inputs.pre = inputs.pre or args.pre
-    if not inputs.requirements:
-        raise InputError("nothing to warm: name packages, -r FILE, or --matrix with requirements")
+    if len(locks) > 1 or (locks and (inputs.requirements or inputs.constraints)):
+        raise InputError("a lock file is complete on its own: give one lock and no other requirements")
+    pinned = lock.load(locks[0]) if locks else lock.from_pinned_requirements(inputs)
+    if not inputs.requirements and pinned is None:
+        raise InputError("nothing to warm: name packages, -r FILE, --lock FILE, or --matrix with requirements")
     if args.dest and Path(args.dest).exists() and not Path(args.dest).is_dir():
         raise InputError(f"--dest {args.dest} is not a directory")
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
-    return build_matrix(pythons, platforms), inputs
+    return build_matrix(pythons, platforms), inputs, pinned
 
 
 def _access(hub: Any) -> IndexAccess:
@@ -166,12 +175,19 @@ def _access(hub: Any) -> IndexAccess:
     )
 
 
-def _show_dry_run(hub: Any, targets: list[Target], inputs: Inputs, args: argparse.Namespace) -> None:
-    hub.line("requirements:", ", ".join(str(line.requirement) for line in inputs.requirements))
-    if inputs.constraints:
-        hub.line("constraints:", ", ".join(str(line.requirement) for line in inputs.constraints))
-    for target in targets:
-        hub.line(f"{target.name}: pip install --dry-run {' '.join(target.pip_options)}")
+def _show_dry_run(
+    hub: Any, targets: list[Target], inputs: Inputs, pinned: Lock | None, args: argparse.Namespace
+) -> None:
+    if pinned is not None:
+        hub.line(f"locked: {len(pinned.packages)} releases from {pinned.path} (no resolution)")
+        for target in targets:
+            hub.line(f"{target.name}: the locked files its tags accept, best first: {target.tags[0]}, ...")
+    else:
+        hub.line("requirements:", ", ".join(str(line.requirement) for line in inputs.requirements))
+        if inputs.constraints:
+            hub.line("constraints:", ", ".join(str(line.requirement) for line in inputs.constraints))
+        for target in targets:
+            hub.line(f"{target.name}: pip install --dry-run {' '.join(target.pip_options)}")
     action = "check what devpi stores" if args.check else "fetch every chosen file through devpi"
     hub.line(f"then {action}" + (f" and keep the files in {args.dest}" if args.dest else ""))
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin
 
 import requests
 from packaging.utils import (
@@ -29,11 +30,21 @@ from .access import IndexAccess
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
 TIMEOUT = 180  # seconds devpi may take to answer (it may be fetching from its upstream)
+_JSON_PAGE = "application/vnd.pypi.simple.v1+json"
 _STORE_WAIT = 30  # seconds devpi may take to commit a file it has served
 
 
 class FetchError(Exception):
     """A file could not be fetched intact."""
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """A file as a project page of the index lists it."""
+
+    filename: str
+    url: str
+    sha256: str | None
 
 
 @dataclass
@@ -43,6 +54,7 @@ class FileState:
     url: str  # devpi URL, without credentials
     sha256: str | None = None
     cached_before: bool | None = None  # did devpi store it before this run touched it?
+    upstream_url: str | None = field(default=None, repr=False)  # where devpi fetches it from
     size: int | None = None
     fetched: bool = False  # fully downloaded through devpi (so devpi stores it) by this run
     error: str | None = None
@@ -58,8 +70,8 @@ class FileState:
         return bool(self.cached_before or self.fetched)
 
 
-def probe(session: requests.Session, url: str) -> tuple[bool, int | None]:
-    """Does devpi store ``url``? (JSON GET: metadata only, nothing is fetched upstream)."""
+def probe(session: requests.Session, url: str) -> tuple[bool, str | None]:
+    """Does devpi store ``url``, and where does devpi get it from? (JSON GET: nothing is fetched.)"""
     response = session.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
     if response.status_code != 200:
         return False, None
@@ -68,8 +80,8 @@ def probe(session: requests.Session, url: str) -> tuple[bool, int | None]:
     except ValueError:
         return False, None
     info = info.get("result", info) if isinstance(info, dict) else {}
-    size = info.get("size") if isinstance(info.get("size"), int) else None
-    return "last_modified" in info, size
+    upstream = info.get("url") if isinstance(info.get("url"), str) else None
+    return "last_modified" in info, upstream
 
 
 class Store:
@@ -83,6 +95,8 @@ class Store:
         self._states: dict[str, FileState] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._pages: dict[str, list[IndexFile] | None] = {}
+        self._page_locks: dict[str, threading.Lock] = {}
 
     def http(self) -> requests.Session:
         """This thread's session to devpi."""
@@ -103,8 +117,33 @@ class Store:
         state = self._entry(url)
         with state.lock:
             if state.cached_before is None:
-                state.cached_before, state.size = probe(self.http(), url)
+                state.cached_before, state.upstream_url = probe(self.http(), url)
         return state
+
+    def project_files(self, project: str) -> list[IndexFile] | None:
+        """A project's files on the index (its PEP 691 page, read once per run); None if unknown."""
+        with self._lock:
+            lock = self._page_locks.setdefault(project, threading.Lock())
+        with lock:
+            if project not in self._pages:
+                self._pages[project] = self._read_project(project)
+            return self._pages[project]
+
+    def _read_project(self, project: str) -> list[IndexFile] | None:
+        page_url = f"{self.access.simple_url}{project}/"
+        response = self.http().get(page_url, headers={"Accept": _JSON_PAGE}, timeout=TIMEOUT)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith(_JSON_PAGE):
+            raise FetchError(f"{page_url}: devpi answered {response.status_code} {response.reason} (no PEP 691 page)")
+        files = []
+        for entry in response.json()["files"]:
+            url = urljoin(page_url, entry["url"]).split("#", 1)[0]
+            sha256 = entry.get("hashes", {}).get("sha256")
+            if sha256:
+                self.learn(url, sha256)
+            files.append(IndexFile(entry["filename"], url, sha256))
+        return files
 
     def local_copy(self, url: str) -> Path:
         """The file, fetched through devpi once per run."""
@@ -139,13 +178,16 @@ class Store:
         self.remember(url, "sdist", info.to_json())
         return info
 
-    def spool(self, state: FileState) -> Path:
-        """The file, fetched through devpi at most once per run (so devpi stores it), verified."""
+    def spool(self, state: FileState, *, around_devpi: bool = False) -> Path:
+        """The file, fetched through devpi at most once per run (so devpi stores it), verified.
+
+        ``around_devpi`` reads it from devpi's upstream instead, leaving devpi untouched (--check).
+        """
         with state.lock:
             attempt = 1
             while state.spooled is None:
                 try:
-                    state.spooled = self._download(state)
+                    state.spooled = self._download(state, around_devpi)
                 except requests.RequestException:  # a dropped connection: retry with backoff
                     if attempt == _ATTEMPTS:
                         raise
@@ -153,10 +195,28 @@ class Store:
                     attempt += 1
             return state.spooled
 
-    def _download(self, state: FileState) -> Path:
-        response = self.http().get(state.url, stream=True, timeout=TIMEOUT)
+    def upstream_metadata(self, state: FileState) -> bytes | None:
+        """A wheel's PEP 658 metadata from devpi's upstream, if it serves one (--check, around devpi)."""
+        if not state.upstream_url:
+            return None
+        with requests.Session() as upstream:  # devpi's credentials never go to its upstream
+            response = upstream.get(state.upstream_url + ".metadata", timeout=TIMEOUT)
+        return response.content if response.status_code == 200 else None
+
+    def _download(self, state: FileState, around_devpi: bool) -> Path:
+        if around_devpi:
+            if not state.upstream_url:
+                raise FetchError(f"{state.filename}: devpi does not store it and names no upstream to read it from")
+            with requests.Session() as upstream:  # devpi's credentials never go to its upstream
+                return self._receive(state, upstream.get(state.upstream_url, stream=True, timeout=TIMEOUT), "upstream")
+        state_path = self._receive(state, self.http().get(state.url, stream=True, timeout=TIMEOUT), "devpi")
+        state.fetched = True
+        return state_path
+
+    def _receive(self, state: FileState, response: requests.Response, source: str) -> Path:
+        """Stream a response into the spool, checking the sha256 the index announced."""
         if response.status_code != 200:
-            raise FetchError(f"{state.filename}: devpi answered {response.status_code} {response.reason}")
+            raise FetchError(f"{state.filename}: {source} answered {response.status_code} {response.reason}")
         digest, size = hashlib.sha256(), 0
         handle, name = tempfile.mkstemp(dir=self._spool, prefix=".part-")
         try:
@@ -173,7 +233,7 @@ class Store:
             os.replace(name, spooled)
         finally:
             Path(name).unlink(missing_ok=True)
-        state.fetched, state.size = True, size
+        state.size = size
         self.remember(state.url, "size", str(size).encode())
         return spooled
 
@@ -192,13 +252,13 @@ class Store:
             if state.fetched and not state.cached_before:
                 self._confirm_stored(state)
             if state.size is None:
-                state.size = self._size(state)
+                state.size = self.size(state)
         except (requests.RequestException, FetchError) as exc:
             state.error = self.access.redact(str(exc))
         except OSError as exc:
             state.error = f"{state.filename}: cannot write to {dest}: {exc.strerror or exc}"
 
-    def _size(self, state: FileState) -> int | None:
+    def size(self, state: FileState) -> int | None:
         """The size of a file devpi stores, without transferring it (HEAD only on stored files)."""
         cached = self.cached(state.url, "size")
         if cached is not None:

@@ -39,10 +39,6 @@ _CHUNK = 1 << 20
 UNKNOWN_PACKAGE = "unknown package"
 
 
-class _NotCached(Exception):
-    """In --check mode: the file is not cached by devpi and must not be fetched."""
-
-
 @dataclass(frozen=True)
 class _Page:
     status: int
@@ -110,6 +106,11 @@ class Gateway:
                 return reason
         return pip_error
 
+    def failed_files(self, pip_error: str) -> list[str]:
+        """Filenames of files the gateway could not serve that pip's error names."""
+        names = [url.rsplit("/", 1)[-1] for url in self.failures]
+        return [name for name in names if name in pip_error]
+
     def authorized(self, header: str | None) -> bool:
         expected = base64.b64encode(f"warmup:{self._password}".encode()).decode()
         return secrets.compare_digest(header or "", f"Basic {expected}")
@@ -171,16 +172,17 @@ class Gateway:
             cached = self.store.cached(file_url, "metadata")
             if cached is not None:
                 return cached
-            data = _wheel_metadata(self.spooled(file_url))
+            state = self.store.state(file_url)
+            around_devpi = self.check and not state.cached_before
+            data = (around_devpi and self.store.upstream_metadata(state)) or _wheel_metadata(self.spooled(file_url))
             self.store.remember(file_url, "metadata", data)
             return data
 
     def spooled(self, file_url: str) -> Path:
-        """A file fetched through devpi (which stores it); in check mode only if already cached."""
+        """A file fetched through devpi (which stores it); in check mode, one devpi does not store
+        yet is read from devpi's upstream instead, so that checking changes nothing on devpi."""
         state = self.store.state(file_url)
-        if self.check and not state.cached_before:
-            raise _NotCached(file_url)
-        return self.store.spool(state)
+        return self.store.spool(state, around_devpi=self.check and not state.cached_before)
 
 
 def _wheel_metadata(wheel: Path) -> bytes:
@@ -211,8 +213,6 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     self._send_file(gateway.spooled(devpi_url))
                 else:
                     self._page(gateway.page(path))
-            except _NotCached:
-                self._reply(404, b"not cached by devpi (--check)")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # pip went away (it retries on its own)
             except (requests.RequestException, FetchError, OSError, ValueError) as exc:

@@ -6,7 +6,6 @@ targets is fetched once. Each target is reported as soon as its last file is set
 
 from __future__ import annotations
 
-import re
 import tempfile
 import threading
 import time
@@ -18,8 +17,9 @@ from typing import Protocol
 from .access import IndexAccess
 from .fetch import FileState, Store
 from .gateway import Gateway
+from .lock import Lock, select
 from .matrix import Target
-from .resolve import PipRun, Resolution, resolve_target
+from .resolve import PipRun, Resolution, add_builds, resolve_target
 from .sources import Inputs
 
 
@@ -93,15 +93,19 @@ def run(
     access: IndexAccess,
     options: Options,
     progress: Progress,
+    lock: Lock | None = None,
 ) -> Outcome:
-    """Warm (or with ``options.check`` only inspect) the index for every target."""
+    """Warm (or with ``options.check`` only inspect) the index for every target.
+
+    With a ``lock``, each target takes the locked files instead of resolving ``inputs``.
+    """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
         store = Store(access, workdir, options.cache_dir)
         results: list[TargetResult] = []
         fetches: dict[str, Future[None]] = {}
-        lock = threading.Lock()
+        guard = threading.Lock()
         with Gateway(access, store, workdir, check=options.check) as gateway, ThreadPoolExecutor(
             options.jobs, thread_name_prefix="fetch"
         ) as fetch_pool:
@@ -111,7 +115,7 @@ def run(
             pip = PipRun(gateway.index_url, netrc, gateway.devpi_url)
 
             def fetch_once(state: FileState) -> Future[None]:
-                with lock:
+                with guard:
                     if state.url not in fetches:
                         fetches[state.url] = fetch_pool.submit(store.ensure, state, options.dest)
                         fetches[state.url].add_done_callback(lambda future: fetched(state, future))
@@ -124,9 +128,14 @@ def run(
 
             def settle(index: int, target: Target) -> None:
                 try:
-                    resolution = resolve_target(target, inputs, pip, workdir / f"target-{index}", store)
+                    where = workdir / f"target-{index}"
+                    if lock is None:
+                        resolution = resolve_target(target, inputs, pip, where, store)
+                    else:  # a lock: no resolution, except for what builds its sdists
+                        resolution = add_builds(select(target, lock, store), pip, where, store)
                 except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
                     resolution = Resolution(target, error=f"unexpected error: {exc!r}")
+                pip_error = resolution.error or ""
                 if resolution.error:
                     resolution.error = access.redact(gateway.explain(resolution.error))
                 result = TargetResult(resolution)
@@ -136,14 +145,17 @@ def run(
                     result.files.append(state)
                 progress.resolved(result)
                 if options.check:
-                    result.missing = _missing(result)
+                    result.missing = [f.filename for f in result.files if not f.cached_before]
+                    result.missing += [n for n in gateway.failed_files(pip_error) if n not in result.missing]
+                    for state in result.files:
+                        state.size = state.size or store.size(state)
                     _finish(result)
                     return
                 pending = [fetch_once(state) for state in result.files]
                 countdown = [len(pending)]
 
                 def one_done(_: Future[None]) -> None:
-                    with lock:
+                    with guard:
                         countdown[0] -= 1
                         last = countdown[0] == 0
                     if last:
@@ -155,7 +167,7 @@ def run(
                     future.add_done_callback(one_done)
 
             def _finish(result: TargetResult) -> None:
-                with lock:
+                with guard:
                     results.append(result)
                 progress.finished(result)
 
@@ -179,12 +191,3 @@ def run(
             sorted(gateway.external),
             time.monotonic() - started,
         )
-
-
-def _missing(result: TargetResult) -> list[str]:
-    """--check: the target's files devpi does not store, including those that stopped pip."""
-    missing = [f.filename for f in result.files if not f.cached_before]
-    if result.resolution.error:
-        stopped = re.findall(r"/\+f/\S*?([^/\s]+?)(?:\.metadata)?(?=[\s'\"]|$)", result.resolution.error)
-        missing += [name for name in stopped if name not in missing]
-    return missing

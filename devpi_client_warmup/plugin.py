@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="constrain versions with a pip constraints file (repeatable)",
     )  # fmt: skip
     parser.add_argument(
+        "--lock", metavar="FILE", action="append", default=[],
+        help="warm exactly the releases of a pylock.toml or uv.lock, without resolving"
+        " (-r pylock.toml and -r uv.lock do the same)",
+    )  # fmt: skip
+    parser.add_argument(
         "--matrix", metavar="pyproject|PATH",
         help="read [tool.devpi-warmup] from ./pyproject.toml or PATH; options given here override it",
     )  # fmt: skip

@@ -19,6 +19,7 @@ else:
 
 TABLE = "tool.devpi-warmup"
 _LIST_KEYS = ("python", "platform", "requirements", "constraints", "packages", "extras", "groups")
+_KEYS = (*_LIST_KEYS, "lock")
 _PY_CLASSIFIER = "Programming Language :: Python :: "
 
 
@@ -30,6 +31,7 @@ class MatrixFile:
     pythons: list[str]
     platforms: list[str]
     inputs: Inputs
+    locks: list[Path]
 
 
 def load(where: str) -> MatrixFile:
@@ -58,20 +60,23 @@ def load(where: str) -> MatrixFile:
     for name in values["constraints"]:
         inputs.read(base / name, constraint=True)
     inputs.add_packages(values["packages"], f"{path} [{TABLE}] packages")
-    if not values["requirements"] and not values["packages"]:
+    if not values["requirements"] and not values["packages"] and not values["lock"]:
         specs = project_requirements(
             project, document.get("dependency-groups", {}), values["extras"], values["groups"], str(path)
         )
         inputs.add_packages(specs, f"{path} [project]")
     pythons = values["python"] or _pythons_from_classifiers(project, path)
-    return MatrixFile(path, pythons, values["platform"], inputs)
+    locks = [base / name for name in values["lock"]]
+    return MatrixFile(path, pythons, values["platform"], inputs, locks)
 
 
 def _validate(table: dict[str, Any], path: Path) -> dict[str, list[str]]:
-    unknown = sorted(set(table) - set(_LIST_KEYS))
+    unknown = sorted(set(table) - set(_KEYS))
     if unknown:
-        raise InputError(f"{path}: unknown key {unknown[0]!r} in [{TABLE}] (known: {', '.join(_LIST_KEYS)})")
-    values = {}
+        raise InputError(f"{path}: unknown key {unknown[0]!r} in [{TABLE}] (known: {', '.join(_KEYS)})")
+    if not isinstance(table.get("lock", ""), str):
+        raise InputError(f"{path}: [{TABLE}] lock must be a string (a pylock.toml or uv.lock path)")
+    values = {"lock": [table["lock"]] if table.get("lock") else []}
     for key in _LIST_KEYS:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):

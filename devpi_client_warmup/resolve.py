@@ -80,12 +80,17 @@ class Files(Protocol):
 
 def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, files: Files) -> Resolution:
     """Everything ``target`` needs: the requirements, and what builds each sdist among them."""
-    resolution = resolve(target, inputs, pip, workdir)
+    return add_builds(resolve(target, inputs, pip, workdir), pip, workdir, files)
+
+
+def add_builds(resolution: Resolution, pip: PipRun, workdir: Path, files: Files) -> Resolution:
+    """Add what builds each sdist of ``resolution`` on its target: the build requirements, resolved there."""
+    target = resolution.target
     queue = [pick for pick in resolution.picks if pick.is_sdist]
     done: set[tuple[str, ...]] = set()
     while queue and not resolution.error:
         pick = queue.pop(0)
-        if files.cached(pick.url, "metadata") is None:  # what pip built here: serve it next time
+        if pick.metadata and files.cached(pick.url, "metadata") is None:  # pip built it: serve it next time
             files.remember(pick.url, "metadata", sdist.metadata_file(pick.metadata))
         try:
             info = files.sdist_info(pick.url)

@@ -13,6 +13,9 @@ from ._distwriter import dist_name, metadata_text, module_name, normalize, write
 __all__ = [
     "BACKEND_HELPER",
     "BACKEND_NAME",
+    "MANYLINUX_2_28",
+    "MANYLINUX_2014",
+    "MUSLLINUX_1_1",
     "NATPKG_TAGS",
     "Dists",
     "dist_name",
@@ -82,8 +85,13 @@ def make_sdist(
     requires_dist: Sequence[str] = (),
     requires_python: str | None = None,
     backend: str = "warmup_backend",
+    static: bool = False,
 ) -> Path:
-    """Write ``{dist_name}-{version}.tar.gz`` built by ``backend`` (PEP 517)."""
+    """Write ``{dist_name}-{version}.tar.gz`` built by ``backend`` (PEP 517).
+
+    With ``static``, PKG-INFO is core metadata 2.2 without any ``Dynamic`` field:
+    PEP 643 static metadata, so its ``Requires-Dist`` is what every build produces.
+    """
     pyproject = (
         "[build-system]\n"
         f'requires = ["{normalize(backend)}"]\n'
@@ -92,10 +100,13 @@ def make_sdist(
     config = {"name": name, "version": version, "dependencies": list(requires_dist)}
     if requires_python:
         config["requires-python"] = requires_python
+    pkg_info = metadata_text(name, version, requires_dist, requires_python)
+    if static:
+        pkg_info = pkg_info.replace("Metadata-Version: 2.1\n", "Metadata-Version: 2.2\n", 1)
     files = {
         "pyproject.toml": pyproject.encode(),
         BACKEND_CONFIG: (json.dumps(config, indent=2) + "\n").encode(),
-        "PKG-INFO": metadata_text(name, version, requires_dist, requires_python).encode(),
+        "PKG-INFO": pkg_info.encode(),
         f"src/{module_name(name)}/__init__.py": f'__version__ = "{version}"\n'.encode(),
     }
     return write_sdist(dest, name, version, files)
@@ -107,6 +118,12 @@ NATPKG_TAGS = (
     "cp39-abi3-macosx_11_0_arm64",
     "cp39-abi3-musllinux_1_1_x86_64",
 )
+
+# Release ladders of compiled packages (no sdists): which release a Linux target gets
+# depends on how old a glibc it must serve.
+MANYLINUX_2_28 = "cp39-abi3-manylinux_2_28_x86_64"
+MANYLINUX_2014 = "cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64"
+MUSLLINUX_1_1 = "cp39-abi3-musllinux_1_1_x86_64"
 
 
 @dataclass(frozen=True)
@@ -136,6 +153,13 @@ def standard_dists(dest: Path) -> Dists:
     on win32, ``needs-old-py`` -> ``old-py-dep`` below 3.11, ``sdist-only`` 1.0
     (sdist needing ``pure-b``, built by ``warmup-backend`` + helper), and
     ``py313plus`` 1.0 (Requires-Python >=3.13).
+
+    Per-target cases: ``ladder-pkg`` 2.0 (``manylinux_2_28`` wheel only) / 1.0
+    (``manylinux2014`` only) and the reverse ``ladder-rev`` 2.0 (``manylinux2014``) /
+    1.0 (``manylinux_2_28``); ``musl-only`` 1.0 (a ``musllinux_1_1_x86_64`` wheel only);
+    ``needs-arm`` -> ``arm-dep`` when ``platform_machine == "aarch64"``; ``needs-sdist``
+    (a wheel) -> ``sdist-only``; ``static-sdist`` 1.0 (sdist with static PEP 643
+    metadata: Metadata-Version 2.2, ``Requires-Dist: pure-b``, no ``Dynamic``).
     """
     files = [
         make_wheel(dest, "pure-a", "1.0"),
@@ -150,5 +174,14 @@ def standard_dists(dest: Path) -> Dists:
         make_backend_wheel(dest),
         make_wheel(dest, BACKEND_HELPER, "1.0"),
         make_wheel(dest, "py313plus", "1.0", requires_python=">=3.13"),
+        make_wheel(dest, "ladder-pkg", "1.0", tag=MANYLINUX_2014),
+        make_wheel(dest, "ladder-pkg", "2.0", tag=MANYLINUX_2_28),
+        make_wheel(dest, "ladder-rev", "1.0", tag=MANYLINUX_2_28),
+        make_wheel(dest, "ladder-rev", "2.0", tag=MANYLINUX_2014),
+        make_wheel(dest, "musl-only", "1.0", tag=MUSLLINUX_1_1),
+        make_wheel(dest, "arm-dep", "1.0"),
+        make_wheel(dest, "needs-arm", "1.0", requires_dist=['arm-dep; platform_machine == "aarch64"']),
+        make_wheel(dest, "needs-sdist", "1.0", requires_dist=["sdist-only"]),
+        make_sdist(dest, "static-sdist", "1.0", requires_dist=["pure-b"], static=True),
     ]
     return Dists(path=dest, files=files)
