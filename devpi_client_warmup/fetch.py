@@ -160,6 +160,10 @@ class Store:
         path = self._cache_path(url, kind)
         return path.read_bytes() if path is not None and path.is_file() else None
 
+    def knows(self, url: str, kind: str) -> bool:
+        path = self._cache_path(url, kind)
+        return path is not None and path.is_file()
+
     def remember(self, url: str, kind: str, data: bytes) -> None:
         path = self._cache_path(url, kind)
         if path is not None:

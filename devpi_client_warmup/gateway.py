@@ -159,7 +159,7 @@ class Gateway:
             gateway_url = self.url + absolute[len(self.origin) :]
             tag = tag[: href.start(2)] + html.escape(gateway_url) + tag[href.end(2) :]
             has_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag
-            serves_metadata = file_url.endswith(".whl") or self.store.cached(file_url, "metadata")
+            serves_metadata = file_url.endswith(".whl") or self.store.knows(file_url, "metadata")
             if serves_metadata and not has_metadata:
                 tag = tag[:-1] + ' data-core-metadata="true">'
             return tag
@@ -173,8 +173,11 @@ class Gateway:
             if cached is not None:
                 return cached
             state = self.store.state(file_url)
-            around_devpi = self.check and not state.cached_before
-            data = (around_devpi and self.store.upstream_metadata(state)) or _wheel_metadata(self.spooled(file_url))
+            if self.check and not state.cached_before:
+                upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
+                if upstream is not None:
+                    return upstream
+            data = _wheel_metadata(self.spooled(file_url))  # verified against the index's sha256
             self.store.remember(file_url, "metadata", data)
             return data
 
