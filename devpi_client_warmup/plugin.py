@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--report", metavar="FILE", default=None, help="write a JSON report to FILE")
     parser.add_argument(
-        "--jobs", metavar="N", type=int, default=min(8, (os.cpu_count() or 1) * 2),
+        "--jobs", metavar="N", type=int, default=min(8, os.cpu_count() or 1),
         help="targets resolved and files fetched in parallel (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--pre", action="store_true", help="include pre-releases and development versions")

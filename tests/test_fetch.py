@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.support.authproxy import LockedScene
 from tests.support.devpi import DevpiScene, clean_env
 from tests.support.upstream import Upstream
 
@@ -69,3 +70,18 @@ def test_a_dropped_connection_fails_only_its_target_and_a_rerun_resumes(
     assert "3.12-win_amd64: ok" in proc.stdout
     devpi.server.restart(offline=True)
     assert "winonly_dep-1.0-py3-none-any.whl" in devpi.links("winonly-dep")
+
+
+def test_a_rerun_on_a_warm_index_transfers_no_file_body(locked_devpi: LockedScene) -> None:
+    """Every request of the warmup passes the proxy: on a re-run, files are only probed."""
+    proxy = locked_devpi.proxy
+    assert proxy is not None
+    args = ("pure-a", "needs-win", "sdist-only", "--python", "3.9,3.12", "--platform", f"{LINUX},win_amd64")
+    locked_devpi.warmup(*args, check_exit=0)
+    assert [r for r in proxy.records("/+f/") if r.method == "GET" and "json" not in r.accept]
+
+    proxy.clear_log()
+    locked_devpi.warmup(*args, check_exit=0)
+    file_requests = proxy.records("/+f/")
+    assert file_requests, "the re-run probes the files"
+    assert all(r.method == "GET" and r.accept == "application/json" for r in file_requests), file_requests

@@ -53,6 +53,7 @@ class ProxyRecord:
     status: int
     authorization: bool  # an Authorization header was sent (HTTP Basic)
     devpi_auth: bool  # an X-Devpi-Auth header was sent (the devpi login token)
+    accept: str = ""  # the Accept header (a JSON probe of a file vs. its bytes)
 
 
 class AuthProxy:
@@ -153,6 +154,7 @@ def _handler(proxy: AuthProxy) -> type[BaseHTTPRequestHandler]:
                     status=code,
                     authorization="Authorization" in self.headers,
                     devpi_auth="X-Devpi-Auth" in self.headers,
+                    accept=self.headers.get("Accept", ""),
                 )
             )
             super().send_response(code, message)
