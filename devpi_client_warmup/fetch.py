@@ -173,6 +173,14 @@ class Store:
         sha256 = self._entry(url).sha256
         return self._cache_dir / kind / sha256 if sha256 else None
 
+    def recall(self, kind: str, key: str) -> bytes | None:
+        """What a previous run kept under ``key`` (see ``keep``)."""
+        path = self._cache_dir / kind / key
+        return path.read_bytes() if path.is_file() else None
+
+    def keep(self, kind: str, key: str, data: bytes) -> None:
+        _write_atomically(self._cache_dir / kind / key, [data])
+
     def sdist_info(self, url: str) -> sdist.Sdist:
         """What the sdist at ``url`` needs to build (read once, then from the cache)."""
         cached = self.cached(url, "sdist")

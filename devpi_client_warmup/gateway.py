@@ -16,6 +16,7 @@ The gateway also
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import re
 import secrets
@@ -37,6 +38,7 @@ _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
 UNKNOWN_PACKAGE = "unknown package"
+_TAG = "~"  # /~TAG/... : the pip run a page request comes from
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class _Page:
     status: int
     content_type: str
     path: Path | None
+    digest: str  # of what devpi answered (before rewriting): tells an unchanged page
 
 
 class Gateway:
@@ -61,6 +64,7 @@ class Gateway:
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
         self._password = secrets.token_urlsafe(24)
         self._pages: dict[str, _Page] = {}
+        self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -82,9 +86,19 @@ class Gateway:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
-    def index_url(self) -> str:
-        """The index's simple URL as pip must use it."""
-        return self.url + self.access.simple_url[len(self.origin) :]
+    def simple_url(self) -> str:
+        return self.access.simple_url
+
+    def index_url_for(self, tag: str) -> str:
+        """The index's simple URL for one pip run; ``tag`` tells its page reads apart."""
+        return f"{self.url}/{_TAG}{tag}{self.access.simple_url[len(self.origin) :]}"
+
+    def pages_read_by(self, tag: str) -> set[str]:
+        with self._lock:
+            return set(self._read_by.get(tag, ()))
+
+    def page_digest(self, path: str) -> str:
+        return self.page(path).digest
 
     def netrc(self) -> str:
         """netrc text that lets pip (and pip's build subprocesses) authenticate to the gateway."""
@@ -92,7 +106,7 @@ class Gateway:
 
     def devpi_url(self, url: str) -> str:
         """Map a gateway URL (as pip reports it) back to the devpi URL."""
-        return self.origin + unquote(url[len(self.url) :]) if url.startswith(self.url) else url
+        return self.origin + _split_tag(unquote(url[len(self.url) :]))[1] if url.startswith(self.url) else url
 
     # -- request handling --------------------------------------------------------------------
 
@@ -119,8 +133,11 @@ class Gateway:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
 
-    def page(self, path: str) -> _Page:
+    def page(self, path: str, read_by: str = "") -> _Page:
         """An index page, fetched from devpi once per run, rewritten for pip."""
+        if read_by:
+            with self._lock:
+                self._read_by.setdefault(read_by, set()).add(path)
         with self._lock_for(path):
             if path not in self._pages:
                 self._pages[path] = self._fetch_page(path)
@@ -134,12 +151,12 @@ class Gateway:
         if response.status_code != 200:
             if response.status_code in (401, 403) or response.status_code >= 500:
                 self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
-            return _Page(response.status_code, "text/plain", None)
+            return _Page(response.status_code, "text/plain", None, f"status {response.status_code}")
         body = self._rewrite(url, response.text)
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
         with open(handle, "wb") as stream:
             stream.write(body.encode("utf-8"))
-        return _Page(200, "text/html; charset=utf-8", Path(name))
+        return _Page(200, "text/html; charset=utf-8", Path(name), hashlib.sha256(response.content).hexdigest())
 
     def _rewrite(self, page_url: str, text: str) -> str:
         """Point links at the gateway, learn each file's sha256, advertise wheel metadata."""
@@ -188,6 +205,14 @@ class Gateway:
         return self.store.spool(state, around_devpi=self.check and not state.cached_before)
 
 
+def _split_tag(path: str) -> tuple[str, str]:
+    """``/~TAG/rest`` -> ``(TAG, /rest)``; an untagged path has the tag ``""``."""
+    if path.startswith("/" + _TAG):
+        tag, _, rest = path[len(_TAG) + 1 :].partition("/")
+        return tag, "/" + rest
+    return "", path
+
+
 def _wheel_metadata(wheel: Path) -> bytes:
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if re.match(r"^[^/]+\.dist-info/METADATA$", n)]
@@ -208,15 +233,15 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if not gateway.authorized(self.headers.get("Authorization")):
                 self._reply(401, b"authentication required", {"WWW-Authenticate": 'Basic realm="warmup"'})
                 return
-            devpi_url = gateway.devpi_url(gateway.url + self.path)
-            path = devpi_url[len(gateway.origin) :]
+            tag, path = _split_tag(unquote(self.path))
+            devpi_url = gateway.origin + path
             try:
                 if "/+f/" in path and path.endswith(".metadata"):
                     self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")]))
                 elif "/+f/" in path:
                     self._send_file(gateway.spooled(devpi_url))
                 else:
-                    self._page(gateway.page(path))
+                    self._page(gateway.page(path, read_by=tag))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # pip went away (it retries on its own)
             except (requests.RequestException, FetchError, OSError, ValueError) as exc:

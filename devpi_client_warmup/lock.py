@@ -184,7 +184,7 @@ def _or(first: Marker | None, second: Marker | None) -> Marker | None:
 
 def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
     """The file of every locked release that ``target`` installs; problems name what is missing."""
-    resolution = Resolution(target)
+    resolution = Resolution(target, resolved_by="lock")
     environment = target.marker_environment
     python = target.python.full_version
     if lock.requires_python and not lock.requires_python.contains(python, prereleases=True):

@@ -112,7 +112,7 @@ def run(
             netrc = workdir / "netrc"
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
-            pip = PipRun(gateway.index_url, netrc, gateway.devpi_url)
+            pip = PipRun(gateway, netrc, store)
 
             def fetch_once(state: FileState) -> Future[None]:
                 with guard:

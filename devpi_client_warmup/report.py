@@ -64,6 +64,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                 "python": str(result.target.python),
                 "platform": result.target.platform.tag,
                 "status": result.status,
+                "resolved_by": result.resolution.resolved_by,
                 "seconds": round(result.resolution.seconds, 3),
                 "files": [
                     {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -11,12 +13,12 @@ import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from requests import RequestException
 
-from . import sdist
+from . import __version__, sdist
 from .errors import InputError
 from .fetch import TIMEOUT, FetchError
 from .matrix import Target
@@ -54,16 +56,40 @@ class Resolution:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    resolved_by: str = "pip"  # or "memo" (pip's earlier answer, the index unchanged) or "lock"
     seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class PipRun:
-    """How to reach the index from pip: the gateway URL, the netrc that opens it, the way back."""
+    """What a pip run needs: the gateway in front of the index, the netrc that opens it, a memo."""
 
-    index_url: str
+    index: Index
     netrc: Path
-    devpi_url: Callable[[str], str]
+    memo: Memo
+
+
+class Index(Protocol):
+    """The index as pip sees it (see gateway.Gateway)."""
+
+    @property
+    def simple_url(self) -> str: ...
+
+    def index_url_for(self, tag: str) -> str: ...
+
+    def devpi_url(self, url: str) -> str: ...
+
+    def pages_read_by(self, tag: str) -> set[str]: ...
+
+    def page_digest(self, path: str) -> str: ...
+
+
+class Memo(Protocol):
+    """Facts kept across runs (see fetch.Store)."""
+
+    def recall(self, kind: str, key: str) -> bytes | None: ...
+
+    def keep(self, kind: str, key: str, data: bytes) -> None: ...
 
 
 class Files(Protocol):
@@ -133,8 +159,50 @@ def _is_compiled(filenames: list[str]) -> bool:
 
 
 def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resolution:
-    """Run ``pip install --dry-run --report`` for ``target`` and read the files it chose."""
+    """The files pip chooses for ``target``: remembered from an earlier run while every index
+    page that run read is unchanged, else from ``pip install --dry-run --report``."""
     started = time.monotonic()
+    key = _memo_key(target, inputs, pip)
+    remembered = _recall(target, pip, key)
+    if remembered is not None:
+        remembered.seconds = time.monotonic() - started
+        return remembered
+    resolution = _run_pip(target, inputs, pip, workdir, tag=key[:16])
+    resolution.seconds = time.monotonic() - started
+    if resolution.error is None:
+        pages = {path: pip.index.page_digest(path) for path in pip.index.pages_read_by(key[:16])}
+        picks = [{"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256} for p in resolution.picks]
+        pip.memo.keep("resolution", key, json.dumps({"pages": pages, "picks": picks}).encode())
+    return resolution
+
+
+def _memo_key(target: Target, inputs: Inputs, pip: PipRun) -> str:
+    """Everything a resolution depends on but the index pages."""
+    what = {
+        "tool": __version__,
+        "pip": importlib.metadata.version("pip"),
+        "index": pip.index.simple_url,
+        "target": target.pip_options,
+        "markers": target.marker_environment,
+        "requirements": [line.pip_line() for line in inputs.requirements],
+        "constraints": [line.pip_line() for line in inputs.constraints],
+        "pre": inputs.pre,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _recall(target: Target, pip: PipRun, key: str) -> Resolution | None:
+    kept = pip.memo.recall("resolution", key)
+    if kept is None:
+        return None
+    value = json.loads(kept)
+    if any(pip.index.page_digest(path) != digest for path, digest in value["pages"].items()):
+        return None  # the index changed: pip may choose differently now
+    return Resolution(target, picks=[Pick(**pick) for pick in value["picks"]], resolved_by="memo")
+
+
+def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: str) -> Resolution:
+    """Run ``pip install --dry-run --report`` for ``target`` and read the files it chose."""
     workdir.mkdir(parents=True, exist_ok=True)
     requirements = workdir / "requirements.txt"
     requirements.write_text("".join(line.pip_line() + "\n" for line in inputs.requirements))
@@ -143,7 +211,7 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
         sys.executable, "-m", "devpi_client_warmup._pip", "install",
         "--dry-run", "--ignore-installed", "--quiet", "--no-input", "--no-cache-dir",
         "--disable-pip-version-check", "--timeout", str(TIMEOUT + 20), "--report", str(report),
-        "--index-url", pip.index_url, *target.pip_options, "-r", str(requirements),
+        "--index-url", pip.index.index_url_for(tag), *target.pip_options, "-r", str(requirements),
     ]  # fmt: skip
     if inputs.constraints:
         constraints = workdir / "constraints.txt"
@@ -158,7 +226,7 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
         DEVPI_WARMUP_MARKERS=json.dumps(target.marker_environment),
     )
     process = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    resolution = Resolution(target, seconds=time.monotonic() - started)
+    resolution = Resolution(target)
     if process.returncode != 0:
         resolution.error = _pip_error(process.stderr) or f"pip exited with {process.returncode}"
         return resolution
@@ -167,7 +235,7 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
         hashes = info.get("archive_info", {}).get("hashes", {})
         metadata = item["metadata"]
         name = canonicalize_name(metadata["name"])
-        url = pip.devpi_url(info["url"])
+        url = pip.index.devpi_url(info["url"])
         resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=metadata))
     return resolution
 

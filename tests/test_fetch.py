@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.support.authproxy import LockedScene
 from tests.support.devpi import DevpiScene, clean_env
+from tests.support.dists import make_wheel
 from tests.support.upstream import Upstream
 
 LINUX = "manylinux_2_28_x86_64"
@@ -85,3 +86,26 @@ def test_a_rerun_on_a_warm_index_transfers_no_file_body(locked_devpi: LockedScen
     file_requests = proxy.records("/+f/")
     assert file_requests, "the re-run probes the files"
     assert all(r.method == "GET" and r.accept == "application/json" for r in file_requests), file_requests
+
+
+def test_a_rerun_reuses_pip_answers_until_the_index_changes(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path
+) -> None:
+    def warm(name: str) -> dict[str, object]:
+        report = tmp_path / f"{name}.json"
+        devpi.warmup("pure-a", "--python", "3.9,3.12", "--platform", LINUX, "--report", str(report),
+                     check_exit=0)  # fmt: skip
+        return json.loads(report.read_text())
+
+    first = warm("first")
+    assert {t["resolved_by"] for t in first["targets"]} == {"pip"}
+    second = warm("second")  # every page pip read is unchanged: pip's answer is known
+    assert {t["resolved_by"] for t in second["targets"]} == {"memo"}
+    assert [t["files"] for t in second["targets"]] == [
+        [dict(f, cached_before=True, fetched=False) for f in t["files"]] for t in first["targets"]
+    ]
+
+    upstream.add(make_wheel(tmp_path / "new", "pure-a", "3.0"))  # a new release: pip must decide again
+    third = warm("third")
+    assert {t["resolved_by"] for t in third["targets"]} == {"pip"}
+    assert all("pure_a-3.0-py3-none-any.whl" in {f["name"] for f in t["files"]} for t in third["targets"])
