@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 import requests
 
@@ -167,6 +168,15 @@ def devpi(clientdir: Path, *args: str) -> list[str]:
     return [tool("devpi"), *args, "--clientdir", str(clientdir)]
 
 
+def wait_for_mirror(server: Server, timeout: float = 300) -> None:
+    """A new root/pypi answers 404 for every project until it has loaded PyPI's project list."""
+    deadline = time.monotonic() + timeout
+    while requests.get(f"{server.url}/root/pypi/+simple/six/", timeout=60).status_code != 200:
+        if time.monotonic() > deadline:
+            raise StepFailed(f"root/pypi did not list 'six' within {timeout:.0f} s")
+        time.sleep(2)
+
+
 def set_up_index(server: Server, clientdir: Path) -> None:
     """Log in as root, create the demo user and ``demo/dev`` (bases=root/pypi), and use it."""
     banner(f"create user {DEMO_USER} and index {DEMO_INDEX}")
@@ -260,6 +270,7 @@ def demo(workdir: Path) -> list[str]:
         banner("start devpi-server (root/pypi mirrors PyPI)")
         check([tool("devpi-init"), "--serverdir", str(serverdir)])
         server.start()
+        wait_for_mirror(server)
         set_up_index(server, clientdir)
         if not warm(workdir, clientdir):
             failed.append("devpi warmup")
