@@ -286,7 +286,7 @@ class Store:
 
     def _confirm_stored(self, state: FileState) -> None:
         """devpi commits a file just after sending its last byte: wait until its probe says stored."""
-        deadline, delay = time.monotonic() + _STORE_WAIT, 0.05
+        deadline, delay = time.monotonic() + _STORE_WAIT, 0.01
         while not probe(self.http(), state.url)[0]:
             if time.monotonic() > deadline:
                 raise FetchError(

@@ -19,9 +19,10 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
+from requests import RequestException
 
 from .errors import InputError
-from .fetch import IndexFile
+from .fetch import FetchError, IndexFile
 from .matrix import Target
 from .resolve import Pick, Resolution
 from .sources import Inputs
@@ -198,7 +199,11 @@ def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
         if locked.requires_python and not locked.requires_python.contains(python, prereleases=True):
             problems.append(f"{locked.name} {locked.version} requires Python {locked.requires_python}")
             continue
-        files = pages.project_files(locked.name)
+        try:
+            files = pages.project_files(locked.name)
+        except (FetchError, RequestException, ValueError) as exc:
+            problems.append(f"{locked.name}: cannot read its index page: {exc}")
+            continue
         if files is None:
             problems.append(f"{locked.name}: not on the index")
             continue

@@ -12,10 +12,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
+
+import requests
 
 from .access import IndexAccess
-from .fetch import FileState, Store
+from .fetch import FetchError, FileState, Store
 from .gateway import Gateway
 from .lock import Lock, select
 from .matrix import Target
@@ -127,12 +129,14 @@ def run(
                 progress.fetched(state)
 
             def settle(index: int, target: Target) -> None:
+                started = time.monotonic()
                 try:
                     where = workdir / f"target-{index}"
                     if lock is None:
                         resolution = resolve_target(target, inputs, pip, where, store)
                     else:  # a lock: no resolution, except for what builds its sdists
                         resolution = add_builds(select(target, lock, store), pip, where, store)
+                        resolution.seconds = time.monotonic() - started
                 except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
                     resolution = Resolution(target, error=f"unexpected error: {exc!r}")
                 pip_error = resolution.error or ""
@@ -172,6 +176,9 @@ def run(
                 progress.finished(result)
 
             with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
+                if lock is not None:  # every target walks the same pages: read them all at once
+                    pages = {locked.name for locked in lock.packages}
+                    list(fetch_pool.map(_read_quietly(store), sorted(pages)))
                 try:
                     for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
                         future.result()
@@ -191,3 +198,15 @@ def run(
             sorted(gateway.external),
             time.monotonic() - started,
         )
+
+
+def _read_quietly(store: Store) -> Callable[[str], object]:
+    """Read a project page ahead; a failure shows again (and is reported) when a target needs it."""
+
+    def read(project: str) -> object:
+        try:
+            return store.project_files(project)
+        except (FetchError, requests.RequestException, ValueError) as exc:
+            return exc
+
+    return read

@@ -1,0 +1,65 @@
+"""Faults during a run: a full disk under --dest, Ctrl-C. Other targets go on; nothing is half-written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.support.devpi import DevpiScene, clean_env, executable, run
+from tests.support.dists import make_wheel
+from tests.support.upstream import Upstream
+
+LINUX = "manylinux_2_28_x86_64"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 kB file system (tmpfs), as a full disk under --dest."""
+    mountpoint = tmp_path / "small-disk"
+    mountpoint.mkdir()
+    run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)])
+    try:
+        yield mountpoint
+    finally:
+        run(["umount", str(mountpoint)])
+
+
+def test_a_full_disk_under_dest_is_reported_and_a_rerun_resumes(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path, small_disk: Path
+) -> None:
+    big = make_wheel(tmp_path / "big", "big-pkg", "1.0", files={"big_pkg/blob.bin": os.urandom(200_000)})
+    upstream.add(big)
+    proc = devpi.warmup("pure-a", "big-pkg", "--python", "3.12", "--platform", LINUX, "--dest", str(small_disk),
+                        check_exit=1)  # fmt: skip
+    line = next(line for line in proc.stdout.splitlines() if line.startswith(f"3.12-{LINUX}"))
+    assert "INCOMPLETE" in line and f"{big.name}: cannot write to {small_disk}: No space left on device" in line
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in small_disk.iterdir()) == ["pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl"]
+
+    # devpi holds everything all the same; with room on the disk the re-run completes the wheelhouse
+    run(["mount", "-o", "remount,size=1m", str(small_disk)])
+    devpi.warmup("pure-a", "big-pkg", "--python", "3.12", "--platform", LINUX, "--dest", str(small_disk),
+                 check_exit=0)  # fmt: skip
+    assert (small_disk / big.name).read_bytes() == big.read_bytes()
+
+
+def test_ctrl_c_exits_130_without_a_traceback_or_half_written_files(devpi: DevpiScene, tmp_path: Path) -> None:
+    dest = tmp_path / "wheelhouse"
+    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a", "needs-win", "sdist-only",
+            "--python", "3.9,3.10,3.12,3.13", "--platform", f"{LINUX},win_amd64", "--dest", str(dest)]  # fmt: skip
+    process = subprocess.Popen(argv, env=clean_env(PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("warming "), first
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    output = first + process.stdout.read()
+    assert process.wait(timeout=120) == 130, output
+    assert "devpi warmup: interrupted" in output
+    assert "Traceback" not in output
+    assert not dest.exists() or not [p for p in dest.iterdir() if p.name.startswith(".")]
