@@ -76,3 +76,13 @@ def preflight(access: IndexAccess) -> None:
         raise InputError(f"index {access.index_url} does not exist (see 'devpi use -l')")
     if response.status_code != 200:
         raise InputError(f"devpi answered {response.status_code} {response.reason} for {access.index_url}")
+
+
+def server_state(access: IndexAccess) -> str | None:
+    """devpi's uuid and serial: the serial grows with every change to what devpi stores."""
+    try:
+        response = access.session().get(access.root_url + "+api", timeout=30)
+    except requests.RequestException:
+        return None
+    uuid, serial = response.headers.get("X-Devpi-Uuid"), response.headers.get("X-Devpi-Serial")
+    return f"{uuid}:{serial}" if uuid and serial else None

@@ -167,7 +167,7 @@ class Store:
     def remember(self, url: str, kind: str, data: bytes) -> None:
         path = self._cache_path(url, kind)
         if path is not None:
-            _write_atomically(path, [data])
+            write_atomically(path, [data])
 
     def _cache_path(self, url: str, kind: str) -> Path | None:
         sha256 = self._entry(url).sha256
@@ -179,7 +179,7 @@ class Store:
         return path.read_bytes() if path.is_file() else None
 
     def keep(self, kind: str, key: str, data: bytes) -> None:
-        _write_atomically(self._cache_dir / kind / key, [data])
+        write_atomically(self._cache_dir / kind / key, [data])
 
     def sdist_info(self, url: str) -> sdist.Sdist:
         """What the sdist at ``url`` needs to build (read once, then from the cache)."""
@@ -260,7 +260,7 @@ class Store:
                 spooled = self.spool(state)
                 if kept is not None:
                     with spooled.open("rb") as stream:
-                        _write_atomically(kept, iter(lambda: stream.read(_CHUNK), b""))
+                        write_atomically(kept, iter(lambda: stream.read(_CHUNK), b""))
             if state.fetched and not state.cached_before:
                 self._confirm_stored(state)
             if state.size is None:
@@ -317,7 +317,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
+def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
     """Write ``path`` via a temporary file in the same folder; nothing partial is ever left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")

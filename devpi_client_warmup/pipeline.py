@@ -6,22 +6,25 @@ targets is fetched once. Each target is reported as soon as its last file is set
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
 import requests
 
-from .access import IndexAccess
-from .fetch import FetchError, FileState, Store
+from . import __version__
+from .access import IndexAccess, server_state
+from .fetch import FetchError, FileState, Store, write_atomically
 from .gateway import Gateway
 from .lock import Lock, select
 from .matrix import Target
-from .resolve import PipRun, Resolution, add_builds, resolve_target
+from .resolve import Pick, PipRun, Resolution, add_builds, resolve_target
 from .sources import Inputs
 
 
@@ -99,8 +102,31 @@ def run(
 ) -> Outcome:
     """Warm (or with ``options.check`` only inspect) the index for every target.
 
-    With a ``lock``, each target takes the locked files instead of resolving ``inputs``.
+    With a ``lock``, each target takes the locked files instead of resolving ``inputs``, and
+    when devpi has not changed since this lock and matrix were last warmed completely, the
+    run is settled without asking devpi anything more.
     """
+    started = time.monotonic()
+    memo = _LockRun(options.cache_dir, targets, lock, access) if lock and not options.dest else None
+    if memo is not None:
+        replay = memo.replay(progress)
+        if replay is not None:
+            return replace(replay, seconds=time.monotonic() - started)
+    outcome = _run(targets, inputs, access, options, progress, lock)
+    outcome.seconds = time.monotonic() - started
+    if memo is not None and all(result.ok for result in outcome.results):
+        memo.keep(outcome)
+    return outcome
+
+
+def _run(
+    targets: list[Target],
+    inputs: Inputs,
+    access: IndexAccess,
+    options: Options,
+    progress: Progress,
+    lock: Lock | None,
+) -> Outcome:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
@@ -210,3 +236,55 @@ def _read_quietly(store: Store) -> Callable[[str], object]:
             return exc
 
     return read
+
+
+class _LockRun:
+    """The last complete warmup of a lock and matrix, valid while devpi's serial stays the same."""
+
+    def __init__(self, cache_dir: Path, targets: list[Target], lock: Lock, access: IndexAccess) -> None:
+        what = {
+            "tool": __version__,
+            "index": access.simple_url,
+            "targets": [target.name for target in targets],
+            "lock": [(p.name, p.version, str(p.marker), sorted(p.hashes.items()), sorted(p.any_hashes))
+                     for p in lock.packages],
+        }  # fmt: skip
+        key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+        self.path = cache_dir / "lock-run" / key
+        self.targets = targets
+        self.access = access
+
+    def replay(self, progress: Progress) -> Outcome | None:
+        """The kept outcome, every file still stored, if devpi is where that run left it."""
+        if not self.path.is_file():
+            return None
+        kept = json.loads(self.path.read_text())
+        state = server_state(self.access)
+        if state is None or kept["server"] != state:
+            return None
+        results = []
+        for target in self.targets:
+            picks = [Pick(f["project"], f["version"], f["url"], f["sha256"], f["role"]) for f in kept["targets"][target.name]]
+            files = [FileState(p.url, p.sha256, cached_before=True, size=f["size"])
+                     for p, f in zip(picks, kept["targets"][target.name])]  # fmt: skip
+            result = TargetResult(Resolution(target, picks=picks, resolved_by="lock"), files)
+            progress.resolved(result)
+            progress.finished(result)
+            results.append(result)
+        note = f"devpi has not changed since this lock was last warmed completely (serial {state.split(':')[-1]})"
+        unique = list({f.url: f for result in results for f in result.files}.values())
+        return Outcome(results, unique, [note], [], [], 0.0)
+
+    def keep(self, outcome: Outcome) -> None:
+        state = server_state(self.access)
+        if state is None:
+            return
+        targets = {
+            result.target.name: [
+                {"project": p.name, "version": p.version, "url": p.url, "sha256": f.sha256, "role": p.role,
+                 "size": f.size}
+                for p, f in zip(result.resolution.picks, result.files)
+            ]
+            for result in outcome.results
+        }  # fmt: skip
+        write_atomically(self.path, [json.dumps({"server": state, "targets": targets}).encode()])

@@ -217,3 +217,23 @@ def test_hash_pinned_requirements_are_a_lock(devpi: DevpiScene, dists: Dists, tm
         "3.12-win_amd64": {"pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl",
                            "winonly_dep-1.0-py3-none-any.whl"},
     }  # fmt: skip
+
+
+def test_rerun_of_an_unchanged_lock_asks_devpi_nothing_about_files(
+    devpi: DevpiScene, dists: Dists, tmp_path: Path
+) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(pylock(dists))
+    args = ("--lock", str(lock), "--python", "3.12", "--platform", f"{LINUX},win_amd64")
+    devpi.warmup(*args, check_exit=0)
+
+    log_before = len(devpi.server.log_text())
+    proc = devpi.warmup(*args, "--report", str(tmp_path / "again.json"), check_exit=0)
+    assert "devpi has not changed since this lock was last warmed completely" in proc.stdout
+    assert "/+f/" not in devpi.server.log_text()[log_before:]  # no probe, no download
+    again = files_per_target(tmp_path / "again.json")
+    assert again[f"3.12-{LINUX}"] == COMMON | SDIST | {NATPKG_LINUX}
+
+    devpi.client.create_index("alice/scratch", "bases=")  # any change to devpi: probe again
+    proc = devpi.warmup(*args, check_exit=0)
+    assert "has not changed" not in proc.stdout
