@@ -27,6 +27,8 @@ from .matrix import Target
 from .resolve import Pick, PipRun, Resolution, add_builds, resolve_target
 from .sources import Inputs
 
+_PROBES = 8  # cache probes at once (waiting on devpi, not on the CPU)
+
 
 @dataclass(frozen=True)
 class Options:
@@ -136,7 +138,7 @@ def _run(
         guard = threading.Lock()
         with Gateway(access, store, workdir, check=options.check) as gateway, ThreadPoolExecutor(
             options.jobs, thread_name_prefix="fetch"
-        ) as fetch_pool:
+        ) as fetch_pool, ThreadPoolExecutor(_PROBES, thread_name_prefix="probe") as probe_pool:
             netrc = workdir / "netrc"
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
@@ -168,11 +170,10 @@ def _run(
                 pip_error = resolution.error or ""
                 if resolution.error:
                     resolution.error = access.redact(gateway.explain(resolution.error))
-                result = TargetResult(resolution)
-                for pick in resolution.picks:
-                    state = store.state(pick.url)
+                urls = [pick.url for pick in resolution.picks]
+                result = TargetResult(resolution, list(probe_pool.map(store.state, urls)))
+                for pick, state in zip(resolution.picks, result.files):
                     state.sha256 = state.sha256 or pick.sha256
-                    result.files.append(state)
                 progress.resolved(result)
                 if options.check:
                     result.missing = [f.filename for f in result.files if not f.cached_before]

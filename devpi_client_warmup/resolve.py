@@ -11,6 +11,7 @@ import sys
 import tarfile
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from .matrix import Target
 from .sources import Inputs
 
 _MAX_BUILD_ROUNDS = 5
+_PAGE_READERS = 8  # index pages read at once (waiting on devpi, not on the CPU)
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,9 @@ def _recall(target: Target, pip: PipRun, key: str) -> Resolution | None:
     if kept is None:
         return None
     value = json.loads(kept)
-    if any(pip.index.page_digest(path) != digest for path, digest in value["pages"].items()):
+    with ThreadPoolExecutor(_PAGE_READERS) as pool:
+        digests = list(pool.map(pip.index.page_digest, value["pages"]))
+    if digests != list(value["pages"].values()):
         return None  # the index changed: pip may choose differently now
     return Resolution(target, picks=[Pick(**pick) for pick in value["picks"]], resolved_by="memo")
 
