@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .devpi import DEFAULT_EMAIL, ROOT_PASSWORD, DevpiClient, DevpiScene, DevpiServer
+from .devpi import DevpiClient, DevpiScene, DevpiServer, create_user_and_indexes
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
 HOP_BY_HOP = {
@@ -303,12 +303,6 @@ def setup_locked_scene(
         server.start()
     assert_lockdown_active(server.url)
     client.use(proxy.url_with_auth("/") if proxy.basic_auth else proxy.url)
-    client.login("root", ROOT_PASSWORD)
-    client.create_user(scene.user, scene.password, DEFAULT_EMAIL)
-    client.login(scene.user, scene.password)
-    client.create_index(
-        scene.mirror_index, "type=mirror", f"mirror_url={mirror_url}", "mirror_cache_expiry=0"
-    )
-    client.create_index(scene.dev_index, f"bases={scene.mirror_index}", "volatile=True")
+    create_user_and_indexes(scene)
     client.use(scene.proxy_index_url)
     return scene

@@ -291,15 +291,21 @@ def setup_scene(server: DevpiServer, client: DevpiClient, mirror_url: str) -> De
     if not server.running:
         server.start()
     client.use(server.url)
+    create_user_and_indexes(scene)
+    client.use(scene.index_url)
+    return scene
+
+
+def create_user_and_indexes(scene: DevpiScene) -> None:
+    """As root, create the scene's user; as that user, its mirror index and the index inheriting it."""
+    client = scene.client
     client.login("root", ROOT_PASSWORD)
     client.create_user(scene.user, scene.password, DEFAULT_EMAIL)
     client.login(scene.user, scene.password)
     client.create_index(
-        scene.mirror_index, "type=mirror", f"mirror_url={mirror_url}", "mirror_cache_expiry=0"
+        scene.mirror_index, "type=mirror", f"mirror_url={scene.mirror_url}", "mirror_cache_expiry=0"
     )
     client.create_index(scene.dev_index, f"bases={scene.mirror_index}", "volatile=True")
-    client.use(scene.index_url)
-    return scene
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = "") -> None:

@@ -153,7 +153,7 @@ class Upstream:
             self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> Upstream:  # noqa: PYI034
+    def __enter__(self) -> Upstream:
         return self.start()
 
     def __exit__(
