@@ -48,7 +48,7 @@ def main(hub: Any, args: argparse.Namespace) -> int:
     options = Options(
         dest=Path(args.dest).expanduser() if args.dest else None,
         check=args.check,
-        jobs=max(1, args.jobs),
+        jobs=args.jobs,
         cache_dir=_cache_dir(),
     )
     try:

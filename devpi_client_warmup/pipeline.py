@@ -129,7 +129,6 @@ def _run(
     progress: Progress,
     lock: Lock | None,
 ) -> Outcome:
-    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
         store = Store(access, workdir, options.cache_dir)
@@ -223,7 +222,7 @@ def _run(
             list(dict.fromkeys(notes)),
             list(dict.fromkeys(gateway.errors)),
             sorted(gateway.external),
-            time.monotonic() - started,
+            0.0,  # set by run()
         )
 
 
