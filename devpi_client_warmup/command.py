@@ -23,7 +23,15 @@ from .sources import Inputs
 
 
 def main(hub: Any, args: argparse.Namespace) -> int:
-    """Run the command; the return value is the exit code (0 ok, 1 incomplete, 2 bad input)."""
+    """Run the command; the return value is the exit code (0 ok, 1 incomplete, 2 bad input, 130 Ctrl-C)."""
+    try:
+        return _main(hub, args)
+    except KeyboardInterrupt:
+        hub.error("devpi warmup: interrupted; files already fetched are kept, nothing partial was written")
+        return 130
+
+
+def _main(hub: Any, args: argparse.Namespace) -> int:
     try:
         targets, inputs, pinned = plan(args)
         access = _access(hub)
@@ -53,11 +61,8 @@ def main(hub: Any, args: argparse.Namespace) -> int:
     )
     try:
         outcome = run(targets, inputs, access, options, console, pinned)
-    except KeyboardInterrupt:
+    finally:
         console.close()
-        hub.error("devpi warmup: interrupted; files already fetched are kept, nothing partial was written")
-        return 130
-    console.close()
     for note in outcome.notes if not args.quiet else []:
         hub.warn(f"note: {note}")
     for problem in outcome.problems:
