@@ -99,7 +99,7 @@ class Files(Protocol):
 
     def sdist_info(self, url: str) -> sdist.Sdist: ...
 
-    def cached(self, url: str, kind: str) -> bytes | None: ...
+    def knows(self, url: str, kind: str) -> bool: ...
 
     def remember(self, url: str, kind: str, data: bytes) -> None: ...
 
@@ -118,7 +118,7 @@ def add_builds(resolution: Resolution, pip: PipRun, workdir: Path, files: Files)
     done: set[tuple[str, ...]] = set()
     while queue and not resolution.error:
         pick = queue.pop(0)
-        if pick.metadata and files.cached(pick.url, "metadata") is None:  # pip built it: serve it next time
+        if pick.metadata and not files.knows(pick.url, "metadata"):  # pip built it: serve it next time
             files.remember(pick.url, "metadata", sdist.metadata_file(pick.metadata))
         try:
             info = files.sdist_info(pick.url)
