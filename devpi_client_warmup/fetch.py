@@ -145,10 +145,6 @@ class Store:
             files.append(IndexFile(entry["filename"], url, sha256))
         return files
 
-    def local_copy(self, url: str) -> Path:
-        """The file, fetched through devpi once per run."""
-        return self.spool(self.state(url))
-
     def filenames(self, project: str, version: str) -> list[str]:
         """Files of a release as the index pages seen so far list them."""
         with self._lock:
@@ -186,7 +182,7 @@ class Store:
         cached = self.cached(url, "sdist")
         if cached is not None:
             return sdist.Sdist.from_json(cached)
-        info = sdist.inspect(self.local_copy(url))
+        info = sdist.inspect(self.spool(self.state(url)))
         self.remember(url, "sdist", info.to_json())
         return info
 

@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 from requests import RequestException
 
@@ -244,18 +250,15 @@ def _best_file(files: list[IndexFile], locked: Locked, ranking: dict[Any, int]) 
             rank = min((ranking[tag] for tag in tags if tag in ranking), default=None)
             if file_version == version and rank is not None and (best is None or rank < best[0]):
                 best = (rank, file)
-        elif _sdist_version(file.filename, locked.name) == version:
+        elif _sdist_release(file.filename) == (locked.name, version):
             sdist = file
     return best[1] if best else sdist
 
 
-def _sdist_version(filename: str, name: str) -> Version | None:
-    match = re.match(r"^(.+)-([^-]+)\.(tar\.gz|zip)$", filename)
-    if not match or canonicalize_name(match.group(1)) != name:
-        return None
+def _sdist_release(filename: str) -> tuple[str, Version] | None:
     try:
-        return Version(match.group(2))
-    except InvalidVersion:
+        return parse_sdist_filename(filename)
+    except InvalidSdistFilename:
         return None
 
 
