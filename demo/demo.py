@@ -2,8 +2,9 @@
 
 Starts devpi-server (its root/pypi mirrors the public PyPI), creates ``demo/dev``,
 warms it for Python 3.9 and 3.12 on manylinux and Windows, restarts the server with
-``--offline-mode`` and installs the requirements into fresh python3.9 and python3.12
-venvs from the index alone.  Run it with ``tox -e demo`` or ``python demo/demo.py``.
+``--offline-mode``, installs the requirements into fresh python3.9 and python3.12 venvs
+from the index alone (and, for Windows, lets pip resolve them with Windows' tags), and
+ends with a table per target.  Run it with ``./run demo`` or ``python demo/demo.py``.
 Exit code 0 when every step passed, 1 otherwise.
 """
 
@@ -20,10 +21,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import requests
+
+from devpi_client_warmup.matrix import Platform, Python, Target
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-pw"
@@ -73,12 +77,14 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def run(argv: Sequence[str], timeout: float = 300, capture: bool = False) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], timeout: float = 300, capture: bool = False, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Print and run ``argv`` (output streamed unless ``capture``); never raises on exit code."""
     print(f"$ {shown(argv)}", flush=True)
     try:
         return subprocess.run(
-            list(argv), env=clean_env(), timeout=timeout, text=True,
+            list(argv), env={**clean_env(), **(extra_env or {})}, timeout=timeout, text=True, check=False,
             stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
@@ -182,7 +188,9 @@ def set_up_index(server: Server, clientdir: Path) -> None:
     banner(f"create user {DEMO_USER} and index {DEMO_INDEX}")
     check(devpi(clientdir, "use", server.url))
     check(devpi(clientdir, "login", "root", "--password", ""))
-    check(devpi(clientdir, "user", "-c", DEMO_USER, f"password={DEMO_PASSWORD}", "email=demo@example.invalid"))
+    check(
+        devpi(clientdir, "user", "-c", DEMO_USER, f"password={DEMO_PASSWORD}", "email=demo@example.invalid")
+    )
     check(devpi(clientdir, "login", DEMO_USER, "--password", DEMO_PASSWORD))
     check(devpi(clientdir, "index", "-c", DEMO_INDEX, "bases=root/pypi"))
     check(devpi(clientdir, "use", DEMO_INDEX))
@@ -204,61 +212,77 @@ def warm(workdir: Path, clientdir: Path) -> bool:
     return code == 0
 
 
-def show_report(report_path: Path) -> bool:
-    """Print every target's status and the files warmed for Windows; True if colorama is among them."""
-    banner(f"report: {report_path.name}")
+@dataclass
+class Row:
+    """One line of the final table: a target, what was warmed for it, and how the offline install went."""
+
+    target: str
+    files: int
+    result: str = "not tried"
+    versions: str = ""
+    ok: bool = False
+
+
+def offline_install(python: str, platform: str, workdir: Path, server: Server) -> tuple[bool, str, str]:
+    """Install the requirements for one target from the offline index: into a real venv where
+    the target is this machine, else ``pip install --dry-run`` with the target's tags.
+    Returns (ok, what was done, the versions pip chose)."""
+    interpreter = shutil.which(f"python{python}")
+    if interpreter is None:
+        return False, f"python{python} not on PATH", ""
+    index = f"{server.url}/{DEMO_INDEX}/+simple/"
+    report = workdir / f"install-{python}-{platform}.json"
+    pip_args = [
+        "install", "--disable-pip-version-check", "--index-url", index,
+        "-r", str(workdir / "requirements.txt"), "--report", str(report),
+    ]  # fmt: skip
+    if platform.startswith("manylinux") and sys.platform == "linux":
+        venv = workdir / f"venv-{python}"
+        steps = [
+            [interpreter, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", *pip_args],
+        ]
+        done = "installed in a venv"
+        env = {}
+    else:  # pip with the target's tags and markers (as the warmup resolved them), not this machine's
+        target = Target(Python.parse(python), Platform.parse(platform))
+        env = {"DEVPI_WARMUP_MARKERS": json.dumps(target.marker_environment)}
+        steps = [[
+            sys.executable, "-m", "devpi_client_warmup._pip", *pip_args, "--dry-run", "--ignore-installed",
+            "--only-binary", ":all:", *target.pip_options,
+        ]]  # fmt: skip
+        done = "resolves (pip --dry-run, its tags)"
+    for argv in steps:
+        try:
+            code = run(argv, extra_env=env).returncode
+        except StepFailed as exc:
+            return False, str(exc), ""
+        if code != 0:
+            return False, f"pip exited with {code}", ""
+    installed = json.loads(report.read_text(encoding="utf-8"))["install"]
+    versions = sorted(f"{item['metadata']['name']} {item['metadata']['version']}" for item in installed)
+    return True, done, ", ".join(versions)
+
+
+def read_report(report_path: Path) -> list[Row]:
+    """A row per target of ``devpi warmup``'s JSON report."""
     try:
         targets = json.loads(report_path.read_text(encoding="utf-8"))["targets"]
     except (OSError, ValueError, KeyError) as exc:
-        print(f"FAIL: cannot read {report_path}: {exc}", flush=True)
-        return False
-    for target in targets:
-        print(f"{target['name']}: {target['status']}, {len(target['files'])} files")
-    windows = [t for t in targets if t["platform"].startswith("win")]
-    colorama = False
-    for target in windows:
-        print(f"\nfiles warmed for {target['name']} (python {target['python']}, {target['platform']}):")
-        for item in target["files"]:
-            how = "fetched now" if item["fetched"] else ("already cached" if item["cached_before"] else "not stored")
-            print(f"  {item['name']:<60} {item['size'] or 0:>9} B  {how}")
-            colorama = colorama or item["project"].lower() == "colorama"
-    verdict = "PASS" if colorama else "FAIL"
-    print(f"\n{verdict}: colorama warmed for Windows although this machine is {sys.platform}", flush=True)
-    return colorama
+        raise StepFailed(f"cannot read {report_path}: {exc}") from exc
+    return [Row(f"{t['python']} {t['platform']}", len(t["files"])) for t in targets]
 
 
-def install_offline(python: str, workdir: Path, server: Server) -> bool:
-    """Install the requirements into a fresh ``pythonX.Y`` venv from the offline index; True on success."""
-    banner(f"offline install with python{python}")
-    interpreter = shutil.which(f"python{python}")
-    if interpreter is None:
-        print(f"FAIL python{python}: interpreter not found on PATH", flush=True)
-        return False
-    venv = workdir / f"venv-{python}"
-    venv_python = str(venv / "bin" / "python")
-    steps = [
-        [interpreter, "-m", "venv", str(venv)],
-        [
-            venv_python, "-m", "pip", "install", "--disable-pip-version-check",
-            "--index-url", f"{server.url}/{DEMO_INDEX}/+simple/", "-r", str(workdir / "requirements.txt"),
-        ],
-        [
-            venv_python, "-c",
-            "import platform, requests, six; "
-            "print('python', platform.python_version(), 'requests', requests.__version__, 'six', six.__version__)",
-        ],
-    ]  # fmt: skip
-    for argv in steps:
-        try:
-            code = run(argv).returncode
-        except StepFailed as exc:
-            print(f"FAIL python{python}: {exc}", flush=True)
-            return False
-        if code != 0:
-            print(f"FAIL python{python}: exit code {code}: {shown(argv)}", flush=True)
-            return False
-    print(f"PASS python{python}: installed offline from {DEMO_INDEX}", flush=True)
-    return True
+def print_table(rows: list[Row]) -> None:
+    """Per target: files warmed, the offline install, the versions installed."""
+    banner("per target, with devpi offline")
+    header = ("target", "files", "offline install", "versions installed")
+    table = [header] + [
+        (r.target, str(r.files), ("ok: " if r.ok else "FAILED: ") + r.result, r.versions) for r in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(3)]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[3], flush=True)
 
 
 def demo(workdir: Path) -> list[str]:
@@ -274,14 +298,17 @@ def demo(workdir: Path) -> list[str]:
         set_up_index(server, clientdir)
         if not warm(workdir, clientdir):
             failed.append("devpi warmup")
+        rows = read_report(workdir / "report.json")
         banner("restart devpi-server with --offline-mode")
         server.stop()
         server.start(offline=True)
-        for python in PYTHONS:
-            if not install_offline(python, workdir, server):
-                failed.append(f"offline install python{python}")
-        if not show_report(workdir / "report.json"):
-            failed.append("colorama in the win_amd64 report")
+        for row in rows:
+            python, platform = row.target.split()
+            banner(f"offline: {row.target}")
+            row.ok, row.result, row.versions = offline_install(python, platform, workdir, server)
+            if not row.ok:
+                failed.append(f"offline install for {row.target}")
+        print_table(rows)
     except StepFailed as exc:
         print(f"\nFAIL: {exc}", flush=True)
         failed.append("setup")

@@ -62,7 +62,11 @@ def preflight(access: IndexAccess) -> None:
         reason = access.redact(str(exc.__context__ or exc)).splitlines()[0][:200]
         raise InputError(f"cannot reach devpi at {access.root_url}: {reason}") from None
     challenge = response.headers.get("WWW-Authenticate", "")
-    if response.status_code == 401 and challenge.lower().startswith("basic") and 'realm="pypi"' not in challenge:
+    if (
+        response.status_code == 401
+        and challenge.lower().startswith("basic")
+        and 'realm="pypi"' not in challenge
+    ):
         raise InputError(
             f"{access.root_url} asks for HTTP basic auth (401 Unauthorized); put it in the URL:"
             " devpi use http(s)://USER:PASSWORD@HOST/USER/INDEX"

@@ -102,7 +102,8 @@ class Store:
         """This thread's session to devpi."""
         if not hasattr(self._local, "session"):
             self._local.session = self.access.session()
-        return self._local.session
+        session: requests.Session = self._local.session
+        return session
 
     def _entry(self, url: str) -> FileState:
         with self._lock:
@@ -135,7 +136,9 @@ class Store:
         if response.status_code == 404:
             return None
         if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith(_JSON_PAGE):
-            raise FetchError(f"{page_url}: devpi answered {response.status_code} {response.reason} (no PEP 691 page)")
+            raise FetchError(
+                f"{page_url}: devpi answered {response.status_code} {response.reason} (no PEP 691 page)"
+            )
         files = []
         for entry in response.json()["files"]:
             url = urljoin(page_url, entry["url"]).split("#", 1)[0]
@@ -214,9 +217,13 @@ class Store:
     def _download(self, state: FileState, around_devpi: bool) -> Path:
         if around_devpi:
             if not state.upstream_url:
-                raise FetchError(f"{state.filename}: devpi does not store it and names no upstream to read it from")
+                raise FetchError(
+                    f"{state.filename}: devpi does not store it and names no upstream to read it from"
+                )
             with requests.Session() as upstream:  # devpi's credentials never go to its upstream
-                return self._receive(state, upstream.get(state.upstream_url, stream=True, timeout=TIMEOUT), "upstream")
+                return self._receive(
+                    state, upstream.get(state.upstream_url, stream=True, timeout=TIMEOUT), "upstream"
+                )
         state_path = self._receive(state, self.http().get(state.url, stream=True, timeout=TIMEOUT), "devpi")
         state.fetched = True
         return state_path

@@ -114,7 +114,9 @@ class Gateway:
     def explain(self, pip_error: str) -> str:
         """pip's error, replaced by the reason when the gateway knows it better."""
         for name in self.unknown:
-            if re.search(rf"No matching distribution found for {re.escape(name)}\b", pip_error, re.IGNORECASE):
+            if re.search(
+                rf"No matching distribution found for {re.escape(name)}\b", pip_error, re.IGNORECASE
+            ):
                 return f"{UNKNOWN_PACKAGE} {name!r}: the index has no such project"
         for url, reason in self.failures.items():
             if url.rsplit("/", 1)[-1] in pip_error:
@@ -157,7 +159,9 @@ class Gateway:
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
         with open(handle, "wb") as stream:
             stream.write(body.encode("utf-8"))
-        return _Page(200, "text/html; charset=utf-8", Path(name), hashlib.sha256(response.content).hexdigest())
+        return _Page(
+            200, "text/html; charset=utf-8", Path(name), hashlib.sha256(response.content).hexdigest()
+        )
 
     def _rewrite(self, page_url: str, text: str) -> str:
         """Point links at the gateway, learn each file's sha256, advertise wheel metadata."""
@@ -276,4 +280,3 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
     return Handler
-

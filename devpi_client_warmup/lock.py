@@ -85,7 +85,9 @@ def load(path: Path) -> Lock:
             return _uv_lock(str(path), document)
         return _pylock(str(path), document)
     except (KeyError, TypeError, AttributeError, InvalidMarker, InvalidSpecifier, InvalidVersion) as exc:
-        raise InputError(f"{path}: not a lock file this tool understands ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{path}: not a lock file this tool understands ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def from_pinned_requirements(inputs: Inputs) -> Lock | None:
@@ -95,7 +97,11 @@ def from_pinned_requirements(inputs: Inputs) -> Lock | None:
     packages = []
     for line in inputs.requirements:
         specifiers = list(line.requirement.specifier)
-        if len(specifiers) != 1 or specifiers[0].operator not in ("==", "===") or "*" in specifiers[0].version:
+        if (
+            len(specifiers) != 1
+            or specifiers[0].operator not in ("==", "===")
+            or "*" in specifiers[0].version
+        ):
             return None
         if not line.hashes or line.requirement.extras:
             return None
@@ -111,7 +117,9 @@ def _pylock(path: str, document: dict[str, Any]) -> Lock:
     packages = []
     for package in document.get("packages", []):
         if "version" not in package:
-            raise InputError(f"{path}: {package['name']} has no version (VCS/directory packages cannot be warmed)")
+            raise InputError(
+                f"{path}: {package['name']} has no version (VCS/directory packages cannot be warmed)"
+            )
         files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
         hashes = {
             f.get("name") or f["url"].rsplit("/", 1)[-1]: f["hashes"]["sha256"]
@@ -229,11 +237,8 @@ def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
 
 def _applies(marker: Marker, environment: dict[str, str]) -> bool:
     """Evaluate a lock's marker (PEP 751 markers may test ``extras`` and ``dependency_groups``)."""
-    try:
-        lock_env: dict[str, Any] = {**environment, "extras": frozenset(), "dependency_groups": frozenset()}
-        return marker.evaluate(lock_env, context="lock_file")  # type: ignore[call-arg]
-    except TypeError:  # packaging < 25: no lock-file context
-        return marker.evaluate({**environment, "extra": ""})
+    lock_env: dict[str, Any] = {**environment, "extras": frozenset(), "dependency_groups": frozenset()}
+    return marker.evaluate(lock_env, context="lock_file")
 
 
 def _best_file(files: list[IndexFile], locked: Locked, ranking: dict[Any, int]) -> IndexFile | None:
@@ -267,5 +272,7 @@ def _hash_mismatch(file: IndexFile, locked: Locked) -> str | None:
     if expected and file.sha256 and expected != file.sha256:
         return f"{file.filename}: the lock says sha256 {expected}, the index says {file.sha256}"
     if locked.any_hashes and file.sha256 not in locked.any_hashes:
-        return f"{file.filename}: sha256 {file.sha256} on the index is none of the --hash values pinned for it"
+        return (
+            f"{file.filename}: sha256 {file.sha256} on the index is none of the --hash values pinned for it"
+        )
     return None

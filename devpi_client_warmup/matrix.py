@@ -59,9 +59,7 @@ class Python:
     def parse(cls, text: str) -> Python:
         match = _PYTHON_RE.match(text.strip())
         if not match:
-            raise InputError(
-                f"unknown Python version {text!r}: expected 3.X, 3.X.Y or 3.Xt (free-threaded)"
-            )
+            raise InputError(f"unknown Python version {text!r}: expected 3.X, 3.X.Y or 3.Xt (free-threaded)")
         python = cls(
             int(match["minor"]),
             int(match["micro"]) if match["micro"] else None,

@@ -28,7 +28,9 @@ class Sdist:
     static_dependencies: bool  # PEP 643: PKG-INFO 2.2+ whose Requires-Dist is not dynamic
 
     def to_json(self) -> bytes:
-        return json.dumps({"build_requires": self.build_requires, "static": self.static_dependencies}).encode()
+        return json.dumps(
+            {"build_requires": self.build_requires, "static": self.static_dependencies}
+        ).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Sdist:
@@ -52,7 +54,10 @@ def inspect(path: Path) -> Sdist:
     if pkg_info:
         message = email.parser.BytesParser().parsebytes(pkg_info, headersonly=True)
         dynamic = {value.lower() for value in message.get_all("Dynamic", [])}
-        static = Version(message.get("Metadata-Version", "1.0")) >= Version("2.2") and "requires-dist" not in dynamic
+        static = (
+            Version(message.get("Metadata-Version", "1.0")) >= Version("2.2")
+            and "requires-dist" not in dynamic
+        )
     return Sdist(requires, static)
 
 

@@ -60,7 +60,9 @@ GATE_AUTH = ("gate", "gate-pw-7x")  # the HTTP Basic credentials of the proxy in
 
 
 @contextmanager
-def _locked_scene(tmp_path: Path, upstream: Upstream, basic_auth: tuple[str, str] | None) -> Iterator[LockedScene]:
+def _locked_scene(
+    tmp_path: Path, upstream: Upstream, basic_auth: tuple[str, str] | None
+) -> Iterator[LockedScene]:
     server = DevpiServer(tmp_path / "devpi-server", free_port())
     server.init()
     # unique per run (no other process on the machine has it in its argv), and with

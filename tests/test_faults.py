@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -37,9 +37,14 @@ def test_a_full_disk_under_dest_is_reported_and_a_rerun_resumes(
     proc = devpi.warmup("pure-a", "big-pkg", "--python", "3.12", "--platform", LINUX, "--dest", str(small_disk),
                         check_exit=1)  # fmt: skip
     line = next(line for line in proc.stdout.splitlines() if line.startswith(f"3.12-{LINUX}"))
-    assert "INCOMPLETE" in line and f"{big.name}: cannot write to {small_disk}: No space left on device" in line
+    assert (
+        "INCOMPLETE" in line and f"{big.name}: cannot write to {small_disk}: No space left on device" in line
+    )
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert sorted(p.name for p in small_disk.iterdir()) == ["pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl"]
+    assert sorted(p.name for p in small_disk.iterdir()) == [
+        "pure_a-2.0-py3-none-any.whl",
+        "pure_b-1.0-py3-none-any.whl",
+    ]
 
     # devpi holds everything all the same; with room on the disk the re-run completes the wheelhouse
     run(["mount", "-o", "remount,size=1m", str(small_disk)])
@@ -48,7 +53,9 @@ def test_a_full_disk_under_dest_is_reported_and_a_rerun_resumes(
     assert (small_disk / big.name).read_bytes() == big.read_bytes()
 
 
-def test_ctrl_c_exits_130_without_a_traceback_or_half_written_files(devpi: DevpiScene, tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_without_a_traceback_or_half_written_files(
+    devpi: DevpiScene, tmp_path: Path
+) -> None:
     dest = tmp_path / "wheelhouse"
     argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a", "needs-win", "sdist-only",
             "--python", "3.9,3.10,3.12,3.13", "--platform", f"{LINUX},win_amd64", "--dest", str(dest)]  # fmt: skip

@@ -52,7 +52,10 @@ def test_bytes_that_do_not_match_the_index_hash_are_rejected(
 
     upstream.heal("pure_b-1.0-py3-none-any.whl")  # the re-run resumes cleanly
     devpi.warmup("pure-a", "--python", "3.12", "--platform", LINUX, "--dest", str(dest), check_exit=0)
-    assert sorted(p.name for p in dest.iterdir()) == ["pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl"]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "pure_a-2.0-py3-none-any.whl",
+        "pure_b-1.0-py3-none-any.whl",
+    ]
 
 
 def test_a_dropped_connection_fails_only_its_target_and_a_rerun_resumes(

@@ -59,9 +59,13 @@ def test_unreachable_server(devpi: DevpiScene) -> None:
 
 def test_unknown_package_names_package_and_target(devpi: DevpiScene) -> None:
     proc = devpi.warmup("pure-a", "no-such-package", "--python", "3.12", "--platform", "win_amd64")
-    assert_bad_input(proc, "unknown package 'no-such-package': the index has no such project (target 3.12-win_amd64)")
+    assert_bad_input(
+        proc, "unknown package 'no-such-package': the index has no such project (target 3.12-win_amd64)"
+    )
 
 
 def test_no_devpi_use_state(tmp_path: Path) -> None:
-    proc = run([executable("devpi"), "--clientdir", str(tmp_path), "warmup", "six"], check=False, env=clean_env())
+    proc = run(
+        [executable("devpi"), "--clientdir", str(tmp_path), "warmup", "six"], check=False, env=clean_env()
+    )
     assert_bad_input(proc, "not connected to an index, see 'devpi use'")

@@ -187,7 +187,9 @@ def test_lock_hash_that_differs_from_the_index_is_an_error(
     lock = tmp_path / "pylock.toml"
     lock.write_text(pylock(dists, wrong="pure_b-1.0-py3-none-any.whl"))
     proc = devpi.warmup("-r", str(lock), "--python", "3.12", "--platform", LINUX, check_exit=1)
-    assert f"3.12-{LINUX}: FAILED: pure_b-1.0-py3-none-any.whl: the lock says sha256 {'0' * 64}" in proc.stdout
+    assert (
+        f"3.12-{LINUX}: FAILED: pure_b-1.0-py3-none-any.whl: the lock says sha256 {'0' * 64}" in proc.stdout
+    )
 
 
 def test_locked_package_without_a_file_for_a_target_is_reported(
@@ -198,7 +200,10 @@ def test_locked_package_without_a_file_for_a_target_is_reported(
     proc = devpi.warmup("-r", str(lock), "--python", "3.12", "--platform", f"{LINUX},macosx_11_0_x86_64",
                         check_exit=1)  # fmt: skip
     assert f"3.12-{LINUX}: ok" in proc.stdout
-    assert "3.12-macosx_11_0_x86_64: FAILED: natpkg 1.0: no file on the index fits 3.12-macosx_11_0_x86_64" in proc.stdout
+    assert (
+        "3.12-macosx_11_0_x86_64: FAILED: natpkg 1.0: no file on the index fits 3.12-macosx_11_0_x86_64"
+        in proc.stdout
+    )
 
 
 def test_hash_pinned_requirements_are_a_lock(devpi: DevpiScene, dists: Dists, tmp_path: Path) -> None:

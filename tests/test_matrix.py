@@ -114,7 +114,9 @@ def test_target_tags_rank_best_first() -> None:
         ('platform_machine == "x86_64"', "3.9", "manylinux_2_28_aarch64", False),
     ],
 )
-def test_markers_are_evaluated_for_the_target(marker: str, python: str, platform: str, expected: bool) -> None:
+def test_markers_are_evaluated_for_the_target(
+    marker: str, python: str, platform: str, expected: bool
+) -> None:
     target = Target(Python.parse(python), Platform.parse(platform))
     assert Marker(marker).evaluate(target.marker_environment) is expected
 

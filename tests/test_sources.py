@@ -122,7 +122,10 @@ def test_pyproject_table_requirements_are_relative_to_the_file(tmp_path: Path) -
         ("[tool.devpi-warmup]\npython = '3.12'\n", r"python must be a list of strings"),
         ("[tool.devpi-warmup]\npythons = ['3.12']\n", r"unknown key 'pythons'"),
         ("[tool.devpi-warmup]\npackages = ['x']\n", r"no 'python' list"),
-        ("[tool.devpi-warmup]\npython = ['3.12']\nextras = ['nope']\n", r"no \[project.optional-dependencies\] extra named 'nope'"),
+        (
+            "[tool.devpi-warmup]\npython = ['3.12']\nextras = ['nope']\n",
+            r"no \[project.optional-dependencies\] extra named 'nope'",
+        ),
     ],
 )
 def test_bad_pyproject_tables(tmp_path: Path, text: str | None, message: str) -> None:

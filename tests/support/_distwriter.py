@@ -94,9 +94,9 @@ def write_wheel(
     dest.mkdir(parents=True, exist_ok=True)
     dist_info = dist_info_name(name, version)
     contents = dict(files)
-    contents[f"{dist_info}/METADATA"] = metadata_text(
-        name, version, requires_dist, requires_python
-    ).encode("utf-8")
+    contents[f"{dist_info}/METADATA"] = metadata_text(name, version, requires_dist, requires_python).encode(
+        "utf-8"
+    )
     contents[f"{dist_info}/WHEEL"] = wheel_text(tag).encode("utf-8")
     record = io.StringIO()
     writer = csv.writer(record, lineterminator="\n")
@@ -120,9 +120,11 @@ def write_sdist(dest: Path, name: str, version: str, files: Mapping[str, bytes])
     dest.mkdir(parents=True, exist_ok=True)
     top = f"{dist_name(name)}-{version}"
     target = dest / f"{top}.tar.gz"
-    with open(target, "wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=0
-    ) as gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tf:
+    with (
+        open(target, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tf,
+    ):
         for path in sorted(files):
             data = files[path]
             info = tarfile.TarInfo(f"{top}/{path}")

@@ -49,24 +49,18 @@ def get_requires_for_build_sdist(config_settings: Any = None) -> list[str]:
     return []
 
 
-def prepare_metadata_for_build_wheel(
-    metadata_directory: str, config_settings: Any = None
-) -> str:
+def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: Any = None) -> str:
     cfg = _config()
     name = dist_info_name(cfg["name"], cfg["version"])
     target = Path(metadata_directory, name)
     target.mkdir(parents=True, exist_ok=True)
-    meta = metadata_text(
-        cfg["name"], cfg["version"], cfg.get("dependencies", ()), cfg.get("requires-python")
-    )
+    meta = metadata_text(cfg["name"], cfg["version"], cfg.get("dependencies", ()), cfg.get("requires-python"))
     (target / "METADATA").write_text(meta, encoding="utf-8")
     (target / "WHEEL").write_text(wheel_text("py3-none-any"), encoding="utf-8")
     return name
 
 
-def build_wheel(
-    wheel_directory: str, config_settings: Any = None, metadata_directory: Any = None
-) -> str:
+def build_wheel(wheel_directory: str, config_settings: Any = None, metadata_directory: Any = None) -> str:
     cfg = _config()
     wheel = write_wheel(
         Path(wheel_directory),
@@ -81,7 +75,5 @@ def build_wheel(
 
 def build_sdist(sdist_directory: str, config_settings: Any = None) -> str:
     cfg = _config()
-    sdist = write_sdist(
-        Path(sdist_directory), cfg["name"], cfg["version"], _tree(Path(os.getcwd()))
-    )
+    sdist = write_sdist(Path(sdist_directory), cfg["name"], cfg["version"], _tree(Path(os.getcwd())))
     return sdist.name

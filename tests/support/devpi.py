@@ -124,9 +124,7 @@ class DevpiServer:
             argv.append("--offline-mode")
         self.offline = offline
         self._log = open(self.logfile, "ab")  # noqa: SIM115 - closed in stop()
-        self._proc = subprocess.Popen(
-            argv, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env()
-        )
+        self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env())
         self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
@@ -134,9 +132,7 @@ class DevpiServer:
         while time.monotonic() < deadline:
             assert self._proc is not None
             if self._proc.poll() is not None:
-                raise AssertionError(
-                    f"devpi-server exited with {self._proc.returncode}\n{self.log_tail()}"
-                )
+                raise AssertionError(f"devpi-server exited with {self._proc.returncode}\n{self.log_tail()}")
             try:
                 if requests.get(f"{self.url}/+api", timeout=2).status_code == 200:
                     return

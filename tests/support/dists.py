@@ -92,11 +92,7 @@ def make_sdist(
     With ``static``, PKG-INFO is core metadata 2.2 without any ``Dynamic`` field:
     PEP 643 static metadata, so its ``Requires-Dist`` is what every build produces.
     """
-    pyproject = (
-        "[build-system]\n"
-        f'requires = ["{normalize(backend)}"]\n'
-        f'build-backend = "{backend}"\n'
-    )
+    pyproject = f'[build-system]\nrequires = ["{normalize(backend)}"]\nbuild-backend = "{backend}"\n'
     config = {"name": name, "version": version, "dependencies": list(requires_dist)}
     if requires_python:
         config["requires-python"] = requires_python

@@ -44,9 +44,7 @@ def read_metadata(path: Path) -> email.message.Message:
     """Core metadata (METADATA or PKG-INFO) read from a wheel or an sdist."""
     if path.suffix == ".whl":
         with zipfile.ZipFile(path) as zf:
-            name = next(
-                n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            )
+            name = next(n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
             raw = zf.read(name)
     elif path.name.endswith(".tar.gz"):
         with tarfile.open(path) as tf:
@@ -326,9 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             rp = ""
             if d.requires_python:
                 rp = f' data-requires-python="{html.escape(d.requires_python, quote=True)}"'
-            links.append(
-                f'<a href="../../files/{d.filename}#sha256={d.sha256}"{rp}>{d.filename}</a><br/>\n'
-            )
+            links.append(f'<a href="../../files/{d.filename}#sha256={d.sha256}"{rp}>{d.filename}</a><br/>\n')
         page = (
             f"<!DOCTYPE html>\n<html><head><title>Links for {name}</title></head>"
             f"<body><h1>Links for {name}</h1>\n{''.join(links)}</body></html>\n"
