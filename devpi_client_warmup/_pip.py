@@ -5,7 +5,10 @@ and ``--python-version`` (pip#11664). Here pip's vendored ``packaging`` gets the
 marker environment (from ``DEVPI_WARMUP_MARKERS``) before pip starts, so every requirement
 line and every ``Requires-Dist`` is evaluated for the target. pip's refusal to consider
 sdists with target options is lifted: pip on the target would pick the same sdist and
-build it there. Build subprocesses pip starts run unpatched, for this machine.
+build it there. The gateway offers PEP 658 metadata for every file; where it cannot read an
+sdist's metadata without building it, it answers 404, and pip here falls back to preparing
+that sdist (building its metadata) instead of giving up. Build subprocesses pip starts run
+unpatched, for this machine.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Any
 
 
 def main() -> int:
@@ -26,7 +30,25 @@ def main() -> int:
     from pip._internal.cli.main import main as pip_main
 
     cmdoptions.check_dist_restriction = lambda options, check_target=False: None
+    _build_where_metadata_is_missing()
     return pip_main(sys.argv[1:])
+
+
+def _build_where_metadata_is_missing() -> None:
+    from pip._internal.exceptions import NetworkConnectionError
+    from pip._internal.operations.prepare import RequirementPreparer
+
+    fetch = RequirementPreparer._fetch_metadata_using_link_data_attr
+
+    def fetch_or_build(self: RequirementPreparer, req: Any) -> Any:
+        try:
+            return fetch(self, req)
+        except NetworkConnectionError:
+            if req.link.is_wheel:
+                raise
+            return None  # pip prepares the sdist, which builds its metadata
+
+    RequirementPreparer._fetch_metadata_using_link_data_attr = fetch_or_build  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

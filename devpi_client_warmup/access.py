@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import __version__
-from .errors import InputError
+from .errors import FetchError, InputError
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,24 @@ class IndexAccess:
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        session.hooks["response"].append(self._stay_on_devpi)
         return session
+
+    def _stay_on_devpi(
+        self, response: requests.Response, *args: object, **kwargs: object
+    ) -> requests.Response:
+        """Refuse a redirect off devpi's origin before it is followed: the credentials (token,
+        basic auth, client certificate) would go along, and devpi stores no file it redirects."""
+        if response.is_redirect:
+            target = urljoin(response.url, response.headers["Location"])
+            if _origin(target) != _origin(self.root_url):
+                response.close()
+                raise FetchError(
+                    f"devpi redirects {self.redact(response.url)} to another host, {self.redact(target)}:"
+                    " devpi does not store files it redirects (mirror_use_external_urls?), and"
+                    " devpi's credentials are not sent there"
+                )
+        return response
 
     def redact(self, text: str) -> str:
         """``text`` with every credential (plain or URL-quoted) replaced by ``****``."""
@@ -50,6 +67,11 @@ class IndexAccess:
             for form in {secret, quote(secret, safe=""), quote(secret)}:
                 text = text.replace(form, "****")
         return re.sub(r"(://[^/:@\s]+:)[^/@\s]+@", r"\1****@", text)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.rpartition("@")[2].lower()
 
 
 def preflight(access: IndexAccess) -> None:

@@ -9,10 +9,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from devpi.main import set_devpi_auth_header
+from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
 
 from . import lock, pyproject, report
 from .access import IndexAccess, preflight
+from .cache import Cache
 from .errors import InputError
 from .fetch import FileState
 from .gateway import UNKNOWN_PACKAGE
@@ -46,18 +47,24 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
     if pinned is not None and not args.quiet:
         hub.info(f"using the lock {pinned.path}: {len(pinned.packages)} releases, no resolution")
     if not args.quiet:
-        hub.info(f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets))
+        hub.info(
+            f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets)
+        )
     if args.dryrun:
         _show_dry_run(hub, targets, inputs, pinned, args)
         return 0
 
+    cache, cache_problem = Cache.open(_cache_dir())
+    if cache_problem:
+        hub.warn(f"devpi warmup: {cache_problem}")
     live = sys.stdout.isatty() and not args.quiet and not os.environ.get("CI")
     console = Console(hub, len(targets), live=live, quiet=args.quiet)
     options = Options(
         dest=Path(args.dest).expanduser() if args.dest else None,
         check=args.check,
         jobs=args.jobs,
-        cache_dir=_cache_dir(),
+        cache=cache,
+        refuse_builds=args.refuse_builds,
     )
     try:
         outcome = run(targets, inputs, access, options, console, pinned)
@@ -139,6 +146,9 @@ def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:
         if not (args.pkgspecs or args.requirement or args.lock):
             inputs.extend(table.inputs)
             locks += table.locks
+        else:  # the table's selection policy still holds
+            inputs.formats += table.inputs.formats
+            inputs.prefer_newest = table.inputs.prefer_newest
     inputs.add_packages(args.pkgspecs, "command line")
     for name in args.requirement:
         if not is_lock_file(Path(name)):
@@ -146,11 +156,19 @@ def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:
     for name in args.constraint:
         inputs.read(Path(name), constraint=True)
     inputs.pre = inputs.pre or args.pre
+    for option, value in args.formats:
+        inputs.add_format(option, value, "command line")
+    if args.prefer_newest:
+        inputs.prefer_newest = True
+    elif args.prefer_binary:
+        inputs.prefer_newest = False
     if len(locks) > 1 or (locks and (inputs.requirements or inputs.constraints)):
         raise InputError("a lock file is complete on its own: give one lock and no other requirements")
     pinned = lock.load(locks[0]) if locks else lock.from_pinned_requirements(inputs)
     if not inputs.requirements and pinned is None:
-        raise InputError("nothing to warm: name packages, -r FILE, --lock FILE, or --matrix with requirements")
+        raise InputError(
+            "nothing to warm: name packages, -r FILE, --lock FILE, or --matrix with requirements"
+        )
     if args.dest and Path(args.dest).exists() and not Path(args.dest).is_dir():
         raise InputError(f"--dest {args.dest} is not a directory")
     if args.jobs < 1:

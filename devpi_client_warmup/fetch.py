@@ -11,7 +11,6 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
@@ -26,16 +25,14 @@ from packaging.utils import (
 
 from . import sdist
 from .access import IndexAccess
+from .cache import Cache, Kind, write_atomically
+from .errors import FetchError
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
 TIMEOUT = 180  # seconds devpi may take to answer (it may be fetching from its upstream)
 _JSON_PAGE = "application/vnd.pypi.simple.v1+json"
 _STORE_WAIT = 30  # seconds devpi may take to commit a file it has served
-
-
-class FetchError(Exception):
-    """A file could not be fetched intact."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +84,11 @@ def probe(session: requests.Session, url: str) -> tuple[bool, str | None]:
 class Store:
     """The run's view of devpi's files, shared by the gateway and the fetch step."""
 
-    def __init__(self, access: IndexAccess, workdir: Path, cache_dir: Path) -> None:
+    def __init__(self, access: IndexAccess, workdir: Path, cache: Cache) -> None:
         self.access = access
         self._spool = workdir / "spool"
         self._spool.mkdir(parents=True, exist_ok=True)
-        self._cache_dir = cache_dir
+        self.cache = cache
         self._states: dict[str, FileState] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -150,44 +147,55 @@ class Store:
 
     def filenames(self, project: str, version: str) -> list[str]:
         """Files of a release as the index pages seen so far list them."""
+        return [url.rsplit("/", 1)[-1] for url in self.release_files(project, version)]
+
+    def release_files(self, project: str, version: str) -> list[str]:
+        """URLs of a release's files as the index pages seen so far list them."""
+        return [url for url, release in self.project_releases(project) if release == version]
+
+    def project_releases(self, project: str) -> list[tuple[str, str]]:
+        """(URL, version) of a project's files as the index pages seen so far list them."""
         with self._lock:
-            names = [state.filename for state in self._states.values()]
-        return [name for name in names if _release_of(name) == (project, version)]
+            urls = list(self._states)
+        releases = [(url, _release_of(url.rsplit("/", 1)[-1])) for url in urls]
+        return [(url, release[1]) for url, release in releases if release and release[0] == project]
 
-    def cached(self, url: str, kind: str) -> bytes | None:
+    def cached(self, url: str, kind: Kind) -> bytes | None:
         """A fact about a file kept across runs, keyed by its sha256 (so by its content)."""
-        path = self._cache_path(url, kind)
-        return path.read_bytes() if path is not None and path.is_file() else None
-
-    def knows(self, url: str, kind: str) -> bool:
-        path = self._cache_path(url, kind)
-        return path is not None and path.is_file()
-
-    def remember(self, url: str, kind: str, data: bytes) -> None:
-        path = self._cache_path(url, kind)
-        if path is not None:
-            write_atomically(path, [data])
-
-    def _cache_path(self, url: str, kind: str) -> Path | None:
         sha256 = self._entry(url).sha256
-        return self._cache_dir / kind / sha256 if sha256 else None
+        return self.cache.get(kind, sha256) if sha256 else None
 
-    def recall(self, kind: str, key: str) -> bytes | None:
+    def knows(self, url: str, kind: Kind) -> bool:
+        return self.cached(url, kind) is not None
+
+    def remember(self, url: str, kind: Kind, data: bytes) -> None:
+        sha256 = self._entry(url).sha256
+        if sha256:
+            self.cache.put(kind, sha256, data)
+
+    def recall(self, kind: Kind, key: str) -> bytes | None:
         """What a previous run kept under ``key`` (see ``keep``)."""
-        path = self._cache_dir / kind / key
-        return path.read_bytes() if path.is_file() else None
+        return self.cache.get(kind, key)
 
-    def keep(self, kind: str, key: str, data: bytes) -> None:
-        write_atomically(self._cache_dir / kind / key, [data])
+    def keep(self, kind: Kind, key: str, data: bytes) -> None:
+        self.cache.put(kind, key, data)
 
     def sdist_info(self, url: str) -> sdist.Sdist:
         """What the sdist at ``url`` needs to build (read once, then from the cache)."""
-        cached = self.cached(url, "sdist")
+        cached = self.cached(url, Kind.SDIST_BUILD)
         if cached is not None:
-            return sdist.Sdist.from_json(cached)
+            try:
+                return sdist.Sdist.from_json(cached)
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged entry is a miss
         info = sdist.inspect(self.spool(self.state(url)))
-        self.remember(url, "sdist", info.to_json())
+        self.remember(url, Kind.SDIST_BUILD, info.to_json())
         return info
+
+    def metadata_source(self, url: str) -> sdist.MetadataSource | None:
+        """Where the dependencies of the sdist at ``url`` came from, when resolution read them."""
+        kept = self.cached(url, Kind.METADATA_SOURCE)
+        return sdist.MetadataSource.__members__.get(kept.decode("ascii", "replace")) if kept else None
 
     def spool(self, state: FileState, *, around_devpi: bool = False) -> Path:
         """The file, fetched through devpi at most once per run (so devpi stores it), verified.
@@ -249,7 +257,7 @@ class Store:
         finally:
             Path(name).unlink(missing_ok=True)
         state.size = size
-        self.remember(state.url, "size", str(size).encode())
+        self.remember(state.url, Kind.SIZE, str(size).encode())
         return spooled
 
     def ensure(self, state: FileState, dest: Path | None) -> None:
@@ -275,8 +283,8 @@ class Store:
 
     def size(self, state: FileState) -> int | None:
         """The size of a file devpi stores, without transferring it (HEAD only on stored files)."""
-        cached = self.cached(state.url, "size")
-        if cached is not None:
+        cached = self.cached(state.url, Kind.SIZE)
+        if cached is not None and cached.isdigit():  # anything else is a damaged entry: a miss
             return int(cached)
         if not state.cached:
             return None
@@ -284,7 +292,7 @@ class Store:
         length = response.headers.get("Content-Length", "")
         if response.status_code != 200 or not length.isdigit():
             return None
-        self.remember(state.url, "size", length.encode())
+        self.remember(state.url, Kind.SIZE, length.encode())
         return int(length)
 
     def _confirm_stored(self, state: FileState) -> None:
@@ -318,16 +326,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write ``path`` via a temporary file in the same folder; nothing partial is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with open(handle, "wb") as out:
-            out.writelines(chunks)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise

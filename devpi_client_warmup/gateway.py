@@ -30,9 +30,13 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
+from packaging.utils import parse_sdist_filename
 
+from . import sdist
 from .access import IndexAccess
-from .fetch import TIMEOUT, FetchError, Store
+from .cache import Kind
+from .errors import FetchError
+from .fetch import TIMEOUT, Store
 
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
@@ -52,10 +56,14 @@ class _Page:
 class Gateway:
     """Serve the devpi index to local pip processes (see module docstring)."""
 
-    def __init__(self, access: IndexAccess, store: Store, workdir: Path, *, check: bool) -> None:
+    def __init__(
+        self, access: IndexAccess, store: Store, workdir: Path, *, check: bool, refuse_builds: bool = False
+    ) -> None:
         self.access = access
         self.store = store
         self.check = check
+        self.refuse_builds = refuse_builds
+        self.refused: dict[str, str] = {}  # sdist URL -> why pip may not build it here
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
         self.failures: dict[str, str] = {}  # file URL -> why the gateway could not serve it
         self.unknown: set[str] = set()  # projects the index does not have
@@ -180,34 +188,75 @@ class Gateway:
                 self.store.learn(file_url, fragment[len("sha256=") :])
             gateway_url = self.url + absolute[len(self.origin) :]
             tag = tag[: href.start(2)] + html.escape(gateway_url) + tag[href.end(2) :]
-            has_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag
-            serves_metadata = file_url.endswith(".whl") or self.store.knows(file_url, "metadata")
-            if serves_metadata and not has_metadata:
-                tag = tag[:-1] + ' data-core-metadata="true">'
+            if "data-core-metadata" not in tag and "data-dist-info-metadata" not in tag:
+                tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
             return tag
 
         return _ANCHOR_RE.sub(anchor, text)
 
     def metadata(self, file_url: str) -> bytes:
-        """Core metadata: from the cache (wheels, and sdists pip built before), else from the wheel."""
+        """Core metadata: from the cache, else read from the file (see ``_sdist_metadata`` for sdists).
+
+        Raises ``NoMetadata`` for an sdist whose metadata cannot be read without building it.
+        """
         with self._lock_for(file_url):
-            cached = self.store.cached(file_url, "metadata")
+            cached = self.store.cached(file_url, Kind.METADATA)
             if cached is not None:
                 return cached
+            if not file_url.endswith(".whl"):
+                return self._sdist_metadata(file_url)
             state = self.store.state(file_url)
             if self.check and not state.cached_before:
                 upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
                 if upstream is not None:
                     return upstream
             data = _wheel_metadata(self.spooled(file_url))  # verified against the index's sha256
-            self.store.remember(file_url, "metadata", data)
+            self.store.remember(file_url, Kind.METADATA, data)
             return data
+
+    def _sdist_metadata(self, file_url: str) -> bytes:
+        """An sdist's metadata without running its code: its PKG-INFO if static (PEP 643), else
+        the METADATA of a wheel of the same release, else a legacy sdist's egg-info (best effort)."""
+        path = self.spooled(file_url)
+        data, source = sdist.static_metadata(path), sdist.MetadataSource.STATIC
+        if data is None:
+            data, source = self._sibling_wheel_metadata(file_url), sdist.MetadataSource.WHEEL
+        if data is None:
+            data, source = sdist.legacy_metadata(path), sdist.MetadataSource.LEGACY
+        if data is None:
+            self.store.remember(file_url, Kind.METADATA_SOURCE, sdist.MetadataSource.BUILT.name.encode())
+            if self.refuse_builds:
+                self.refused[file_url] = (
+                    f"{file_url.rsplit('/', 1)[-1]}: its metadata can be learned only by running its build"
+                    " backend, and --refuse-builds forbids that"
+                )
+            raise NoMetadata(file_url)
+        self.store.remember(file_url, Kind.METADATA, data)
+        self.store.remember(file_url, Kind.METADATA_SOURCE, source.name.encode())
+        return data
+
+    def _sibling_wheel_metadata(self, file_url: str) -> bytes | None:
+        """The METADATA of a wheel of the same release (pure wheels first), if the release has one."""
+        release = parse_sdist_filename(file_url.rsplit("/", 1)[-1])
+        wheels = [url for url in self.store.release_files(*map(str, release)) if url.endswith(".whl")]
+        for url in sorted(wheels, key=lambda url: not url.endswith("-none-any.whl")):
+            try:
+                return self.metadata(url)
+            except (requests.RequestException, FetchError, OSError, ValueError, zipfile.BadZipFile):
+                continue
+        return None
 
     def spooled(self, file_url: str) -> Path:
         """A file fetched through devpi (which stores it); in check mode, one devpi does not store
         yet is read from devpi's upstream instead, so that checking changes nothing on devpi."""
+        if file_url in self.refused:
+            raise FetchError(self.refused[file_url])
         state = self.store.state(file_url)
         return self.store.spool(state, around_devpi=self.check and not state.cached_before)
+
+
+class NoMetadata(Exception):
+    """An sdist's metadata cannot be read without building it: pip is answered 404 and builds."""
 
 
 def _split_tag(path: str) -> tuple[str, str]:
@@ -247,6 +296,8 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     self._send_file(gateway.spooled(devpi_url))
                 else:
                     self._page(gateway.page(path, read_by=tag))
+            except NoMetadata:
+                self._reply(404, b"no core metadata without a build")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # pip went away (it retries on its own)
             except (requests.RequestException, FetchError, OSError, ValueError) as exc:

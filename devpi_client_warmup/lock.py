@@ -27,8 +27,8 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from requests import RequestException
 
-from .errors import InputError
-from .fetch import FetchError, IndexFile
+from .errors import FetchError, InputError
+from .fetch import IndexFile
 from .matrix import Target
 from .resolve import Pick, Resolution
 from .sources import Inputs

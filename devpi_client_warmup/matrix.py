@@ -37,6 +37,10 @@ _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 _LEGACY_GLIBC = {name: minor for minor, name in _LEGACY_MANYLINUX.items()}
 _WINDOWS_MACHINES = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
 
+# The newest patch release of each CPython line this tool knows: a bare ``3.X`` means a machine
+# kept up to date, so markers and Requires-Python see 3.X.<newest> (``!=3.9.0,!=3.9.1`` holds).
+NEWEST_PATCH = {8: 20, 9: 25, 10: 19, 11: 14, 12: 12, 13: 9, 14: 0}
+
 _PYTHON_RE = re.compile(r"^3\.(?P<minor>\d{1,2})(?:\.(?P<micro>\d{1,3}))?(?P<t>t)?$")
 _PLATFORM_RE = re.compile(
     r"^(?:(?P<many>manylinux)_(?P<gmaj>\d+)_(?P<gmin>\d+)"
@@ -81,8 +85,9 @@ class Python:
 
     @property
     def full_version(self) -> str:
-        """``python_full_version`` as markers see it (``.0`` when no micro was given)."""
-        return f"3.{self.minor}.{self.micro or 0}"
+        """``python_full_version`` as markers see it: without a micro, the newest patch known."""
+        micro = self.micro if self.micro is not None else NEWEST_PATCH.get(self.minor, 0)
+        return f"3.{self.minor}.{micro}"
 
     @property
     def abi(self) -> str:
@@ -142,8 +147,12 @@ class Platform:
 
     @classmethod
     def running(cls) -> Platform:
-        """This machine: the best platform tag the running interpreter accepts."""
-        return cls.parse(next(iter(tags.platform_tags())))
+        """This machine: exactly the platform tags pip here accepts, in pip's order (packaging's
+        ``sys_tags``); named after the best portable one (``manylinux_2_36_x86_64``, say)."""
+        ladder = tuple(dict.fromkeys(tag.platform for tag in tags.sys_tags()))
+        portable = [tag for tag in ladder if not tag.startswith("linux_")] or list(ladder)
+        named = cls.parse(portable[0])
+        return cls(named.tag, ladder, named.sys_platform, named.machine)
 
     @property
     def marker_environment(self) -> dict[str, str]:
@@ -212,7 +221,7 @@ class Target:
         """pip's interpreter/platform options for this target (the whole tag ladder)."""
         options = [
             "--implementation", "cp",
-            "--python-version", str(self.python).rstrip("t"),
+            "--python-version", self.python.full_version,
             "--abi", self.python.abi,
         ]  # fmt: skip
         for tag in self.platform.ladder:

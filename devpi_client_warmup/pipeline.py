@@ -14,13 +14,15 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import requests
 
 from . import __version__
 from .access import IndexAccess, server_state
-from .fetch import FetchError, FileState, Store, write_atomically
+from .cache import Cache, Kind
+from .errors import FetchError
+from .fetch import FileState, Store
 from .gateway import Gateway
 from .lock import Lock, select
 from .matrix import Target
@@ -35,7 +37,8 @@ class Options:
     dest: Path | None = None
     check: bool = False
     jobs: int = 4
-    cache_dir: Path = Path()
+    cache: Cache = field(default_factory=lambda: Cache(None))
+    refuse_builds: bool = False
 
 
 @dataclass
@@ -109,7 +112,7 @@ def run(
     run is settled without asking devpi anything more.
     """
     started = time.monotonic()
-    memo = _LockRun(options.cache_dir, targets, lock, access) if lock and not options.dest else None
+    memo = _LockRun(options.cache, targets, lock, access) if lock and not options.dest else None
     if memo is not None:
         replay = memo.replay(progress)
         if replay is not None:
@@ -131,13 +134,17 @@ def _run(
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
-        store = Store(access, workdir, options.cache_dir)
+        store = Store(access, workdir, options.cache)
         results: list[TargetResult] = []
         fetches: dict[str, Future[None]] = {}
         guard = threading.Lock()
-        with Gateway(access, store, workdir, check=options.check) as gateway, ThreadPoolExecutor(
-            options.jobs, thread_name_prefix="fetch"
-        ) as fetch_pool, ThreadPoolExecutor(_PROBES, thread_name_prefix="probe") as probe_pool:
+        with (
+            Gateway(
+                access, store, workdir, check=options.check, refuse_builds=options.refuse_builds
+            ) as gateway,
+            ThreadPoolExecutor(options.jobs, thread_name_prefix="fetch") as fetch_pool,
+            ThreadPoolExecutor(_PROBES, thread_name_prefix="probe") as probe_pool,
+        ):
             netrc = workdir / "netrc"
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
@@ -162,7 +169,7 @@ def _run(
                     if lock is None:
                         resolution = resolve_target(target, inputs, pip, where, store)
                     else:  # a lock: no resolution, except for what builds its sdists
-                        resolution = add_builds(select(target, lock, store), pip, where, store)
+                        resolution = add_builds(select(target, lock, store), inputs, pip, where, store)
                         resolution.seconds = time.monotonic() - started
                 except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
                     resolution = Resolution(target, error=f"unexpected error: {exc!r}")
@@ -241,7 +248,7 @@ def _read_quietly(store: Store) -> Callable[[str], object]:
 class _LockRun:
     """The last complete warmup of a lock and matrix, valid while devpi's serial stays the same."""
 
-    def __init__(self, cache_dir: Path, targets: list[Target], lock: Lock, access: IndexAccess) -> None:
+    def __init__(self, cache: Cache, targets: list[Target], lock: Lock, access: IndexAccess) -> None:
         what = {
             "tool": __version__,
             "index": access.simple_url,
@@ -250,30 +257,37 @@ class _LockRun:
                      for p in lock.packages],
         }  # fmt: skip
         key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
-        self.path = cache_dir / "lock-run" / key
+        self.cache, self.key = cache, key
         self.targets = targets
         self.access = access
 
     def replay(self, progress: Progress) -> Outcome | None:
         """The kept outcome, every file still stored, if devpi is where that run left it."""
-        if not self.path.is_file():
+        data = self.cache.get(Kind.LOCK_RUN, self.key)
+        if data is None:
             return None
-        kept = json.loads(self.path.read_text())
         state = server_state(self.access)
-        if state is None or kept["server"] != state:
-            return None
-        results = []
-        for target in self.targets:
-            picks = [Pick(f["project"], f["version"], f["url"], f["sha256"], f["role"]) for f in kept["targets"][target.name]]
-            files = [FileState(p.url, p.sha256, cached_before=True, size=f["size"])
-                     for p, f in zip(picks, kept["targets"][target.name])]  # fmt: skip
-            result = TargetResult(Resolution(target, picks=picks, resolved_by="lock"), files)
+        try:
+            kept = json.loads(data)
+            if state is None or kept["server"] != state:
+                return None
+            results = [self._result(target, kept["targets"][target.name]) for target in self.targets]
+        except (ValueError, KeyError, TypeError):
+            return None  # a damaged entry is a miss
+        for result in results:
             progress.resolved(result)
             progress.finished(result)
-            results.append(result)
         note = f"devpi has not changed since this lock was last warmed completely (serial {state.split(':')[-1]})"
         unique = list({f.url: f for result in results for f in result.files}.values())
         return Outcome(results, unique, [note], [], [], 0.0)
+
+    @staticmethod
+    def _result(target: Target, files: list[dict[str, Any]]) -> TargetResult:
+        picks = [Pick(f["project"], f["version"], f["url"], f["sha256"], f["role"]) for f in files]
+        states = [
+            FileState(p.url, p.sha256, cached_before=True, size=f["size"]) for p, f in zip(picks, files)
+        ]
+        return TargetResult(Resolution(target, picks=picks, resolved_by="lock"), states)
 
     def keep(self, outcome: Outcome) -> None:
         state = server_state(self.access)
@@ -287,4 +301,4 @@ class _LockRun:
             ]
             for result in outcome.results
         }  # fmt: skip
-        write_atomically(self.path, [json.dumps({"server": state, "targets": targets}).encode()])
+        self.cache.put(Kind.LOCK_RUN, self.key, json.dumps({"server": state, "targets": targets}).encode())

@@ -15,6 +15,19 @@ def devpiclient_subcommands() -> list[tuple[object, str, str]]:
     return [(add_arguments, "warmup", "devpi_client_warmup.command:main")]
 
 
+class _FormatAction(argparse.Action):
+    """Keep ``--only-binary`` and ``--no-binary`` in one list, in order (pip applies them in order)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option: object = None,
+    ) -> None:
+        getattr(namespace, self.dest).append((str(option), str(values)))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """warm the current index with every file a Python x platform matrix needs offline.
 
@@ -46,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="target CPython, e.g. 3.12 or 3.13t; repeatable or comma-separated (default: this one)",
     )  # fmt: skip
     parser.add_argument(
-        "--platform", metavar="TAG", action="append", default=[],
+        "--platform",
+        metavar="TAG",
+        action="append",
+        default=[],
         help="target platform: a wheel platform tag naming the oldest system to serve "
         "(manylinux_2_28_x86_64, win_amd64, macosx_11_0_arm64, ...) or an alias "
         "(linux, windows, macos, ...); repeatable or comma-separated (default: this machine)",
@@ -73,6 +89,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="targets resolved and files fetched in parallel (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--pre", action="store_true", help="include pre-releases and development versions")
+    parser.add_argument(
+        "--only-binary", metavar="PKGS", action=_FormatAction, dest="formats", default=[],
+        help="as pip's: take only wheels for these packages (comma-separated, :all: or :none:)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-binary", metavar="PKGS", action=_FormatAction, dest="formats", default=[],
+        help="as pip's: take only sdists for these packages (comma-separated, :all: or :none:)",
+    )  # fmt: skip
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument(
+        "--prefer-binary", action="store_true",
+        help="the default: per requirement, the newest release with a wheel for the target;"
+        " an sdist only where no release has one (pip's --prefer-binary)",
+    )  # fmt: skip
+    selection.add_argument(
+        "--prefer-newest", action="store_true",
+        help="pip's plain rule instead: the newest release wins even where only its sdist fits"
+        " (the target then builds it)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--refuse-builds", action="store_true",
+        help="never run a package's build backend here to learn its metadata; a target that"
+        " would need it fails, naming the package",
+    )  # fmt: skip
     parser.add_argument(
         "-q", "--quiet", action="store_true",
         help="print only failing targets, problems and the summary (no live progress)",

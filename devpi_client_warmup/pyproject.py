@@ -18,8 +18,10 @@ else:
     import tomli as tomllib
 
 TABLE = "tool.devpi-warmup"
-_LIST_KEYS = ("python", "platform", "requirements", "constraints", "packages", "extras", "groups")
-_KEYS = (*_LIST_KEYS, "lock")
+_LIST_KEYS = (
+    "python", "platform", "requirements", "constraints", "packages", "extras", "groups", "only-binary", "no-binary",
+)  # fmt: skip
+_KEYS = (*_LIST_KEYS, "lock", "prefer-newest")
 _PY_CLASSIFIER = "Programming Language :: Python :: "
 
 
@@ -60,6 +62,10 @@ def load(where: str) -> MatrixFile:
     for name in values["constraints"]:
         inputs.read(base / name, constraint=True)
     inputs.add_packages(values["packages"], f"{path} [{TABLE}] packages")
+    for key in ("only-binary", "no-binary"):
+        for value in values[key]:
+            inputs.add_format(f"--{key}", value, f"{path} [{TABLE}] {key}")
+    inputs.prefer_newest = table.get("prefer-newest", False)
     if not values["requirements"] and not values["packages"] and not values["lock"]:
         specs = project_requirements(
             project, document.get("dependency-groups", {}), values["extras"], values["groups"], str(path)
@@ -76,6 +82,8 @@ def _validate(table: dict[str, Any], path: Path) -> dict[str, list[str]]:
         raise InputError(f"{path}: unknown key {unknown[0]!r} in [{TABLE}] (known: {', '.join(_KEYS)})")
     if not isinstance(table.get("lock", ""), str):
         raise InputError(f"{path}: [{TABLE}] lock must be a string (a pylock.toml or uv.lock path)")
+    if not isinstance(table.get("prefer-newest", False), bool):
+        raise InputError(f"{path}: [{TABLE}] prefer-newest must be true or false")
     values = {"lock": [table["lock"]] if table.get("lock") else []}
     for key in _LIST_KEYS:
         value = table.get(key, [])

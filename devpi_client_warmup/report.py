@@ -21,7 +21,9 @@ def human_bytes(size: int) -> str:
 
 def target_line(result: TargetResult) -> str:
     """One line for a target as soon as it is done (and a line for each warning)."""
-    return "\n".join([_status_line(result), *(f"  warning: {w}" for w in result.resolution.warnings)])
+    older = [f"  older: {older}" for older in result.resolution.older]
+    warnings = [f"  warning: {warning}" for warning in result.resolution.warnings]
+    return "\n".join([_status_line(result), *older, *warnings])
 
 
 def _status_line(result: TargetResult) -> str:
@@ -83,6 +85,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                 "missing": result.missing,
                 "problems": result.problems,
                 "warnings": result.resolution.warnings,
+                "older": [vars(older) for older in result.resolution.older],
             }
             for result in outcome.results
         ],

@@ -17,15 +17,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 from requests import RequestException
 
 from . import __version__, sdist
-from .errors import InputError
-from .fetch import TIMEOUT, FetchError
+from .cache import Kind
+from .errors import FetchError, InputError
+from .fetch import TIMEOUT
 from .matrix import Target
 from .sources import Inputs
 
 _MAX_BUILD_ROUNDS = 5
+# All that pip and the build backends it may start get from this process's environment: no
+# credentials (DEVPI_INDEX may hold a password), no PIP_* settings, and no proxies (pip talks
+# only to the gateway on 127.0.0.1; the gateway reaches devpi with the user's proxy settings).
+_PIP_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT")
 _PAGE_READERS = 8  # index pages read at once (waiting on devpi, not on the CPU)
 
 
@@ -49,12 +55,26 @@ class Pick:
         return not self.filename.endswith(".whl")
 
 
+@dataclass(frozen=True)
+class Older:
+    """A requirement the target gets in an older release than the newest on the index, and why."""
+
+    project: str
+    version: str
+    newest: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.version}, not the newest {self.newest}: {self.reason}"
+
+
 @dataclass
 class Resolution:
     """What one target needs, or why pip could not tell."""
 
     target: Target
     picks: list[Pick] = field(default_factory=list)
+    older: list[Older] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -89,9 +109,9 @@ class Index(Protocol):
 class Memo(Protocol):
     """Facts kept across runs (see fetch.Store)."""
 
-    def recall(self, kind: str, key: str) -> bytes | None: ...
+    def recall(self, kind: Kind, key: str) -> bytes | None: ...
 
-    def keep(self, kind: str, key: str, data: bytes) -> None: ...
+    def keep(self, kind: Kind, key: str, data: bytes) -> None: ...
 
 
 class Files(Protocol):
@@ -99,35 +119,77 @@ class Files(Protocol):
 
     def sdist_info(self, url: str) -> sdist.Sdist: ...
 
-    def knows(self, url: str, kind: str) -> bool: ...
+    def knows(self, url: str, kind: Kind) -> bool: ...
 
-    def remember(self, url: str, kind: str, data: bytes) -> None: ...
+    def remember(self, url: str, kind: Kind, data: bytes) -> None: ...
 
     def filenames(self, project: str, version: str) -> list[str]: ...
+
+    def metadata_source(self, url: str) -> sdist.MetadataSource | None: ...
+
+    def project_releases(self, project: str) -> list[tuple[str, str]]: ...
 
 
 def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, files: Files) -> Resolution:
     """Everything ``target`` needs: the requirements, and what builds each sdist among them."""
-    return add_builds(resolve(target, inputs, pip, workdir), pip, workdir, files)
+    resolution = resolve(target, inputs, pip, workdir)
+    resolution.older = older_releases(resolution, inputs, files)
+    return add_builds(resolution, inputs, pip, workdir, files)
 
 
-def add_builds(resolution: Resolution, pip: PipRun, workdir: Path, files: Files) -> Resolution:
-    """Add what builds each sdist of ``resolution`` on its target: the build requirements, resolved there."""
+def older_releases(resolution: Resolution, policy: Inputs, files: Files) -> list[Older]:
+    """The picks older than their project's newest release on the index, each with the reason."""
+    accepted = set(resolution.target.tags)
+    older = []
+    for pick in resolution.picks:
+        releases: dict[Version, list[str]] = {}
+        for url, version in files.project_releases(pick.name):
+            parsed = Version(version)
+            if policy.pre or not parsed.is_prerelease:
+                releases.setdefault(parsed, []).append(url.rsplit("/", 1)[-1])
+        newest = max(releases, default=None)
+        if newest is None or newest <= Version(pick.version):
+            continue
+        names = releases[newest]
+        wheels = [name for name in names if name.endswith(".whl")]
+        if any(tag in accepted for name in wheels for tag in parse_wheel_filename(name)[3]):
+            reason = "excluded by a requirement, a constraint or its Requires-Python"
+        elif len(wheels) < len(names) and not policy.prefer_newest:
+            reason = f"{newest} has no wheel for {resolution.target.name}, only an sdist (wheels first)"
+        else:
+            reason = f"{newest} has no file for {resolution.target.name}"
+        older.append(Older(pick.name, pick.version, str(newest), reason))
+    return older
+
+
+def add_builds(
+    resolution: Resolution, policy: Inputs, pip: PipRun, workdir: Path, files: Files
+) -> Resolution:
+    """Add what builds each sdist of ``resolution`` on its target: the build requirements, resolved
+    there with the selection ``policy`` (pre-releases, wheels or sdists) of the requirements."""
     target = resolution.target
     queue = [pick for pick in resolution.picks if pick.is_sdist]
     done: set[tuple[str, ...]] = set()
     while queue and not resolution.error:
         pick = queue.pop(0)
-        if pick.metadata and not files.knows(pick.url, "metadata"):  # pip built it: serve it next time
-            files.remember(pick.url, "metadata", sdist.metadata_file(pick.metadata))
+        if pick.metadata and not files.knows(pick.url, Kind.METADATA):  # pip built it: serve it next time
+            files.remember(pick.url, Kind.METADATA, sdist.metadata_file(pick.metadata))
         try:
             info = files.sdist_info(pick.url)
-        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile, FetchError, RequestException) as exc:
+        except (
+            OSError,
+            ValueError,
+            tarfile.TarError,
+            zipfile.BadZipFile,
+            FetchError,
+            RequestException,
+        ) as exc:
             resolution.error = f"cannot read {pick.filename}: {exc}"
             break
+        source = files.metadata_source(pick.url) or sdist.MetadataSource.BUILT
         resolution.notes.append(
-            f"{pick.name} {pick.version}: no wheel fits; warmed the sdist and its build"
-            f" requirements ({', '.join(info.build_requires)}); its dependencies come from {info.metadata_source}"
+            f"{pick.name} {pick.version}: warmed the sdist and its build requirements"
+            f" ({', '.join(info.build_requires)}); its dependencies come from {source.value}"
         )
         if _is_compiled(files.filenames(pick.name, pick.version)):
             resolution.warnings.append(
@@ -137,7 +199,7 @@ def add_builds(resolution: Resolution, pip: PipRun, workdir: Path, files: Files)
         if info.build_requires in done or len(done) >= _MAX_BUILD_ROUNDS:
             continue
         done.add(info.build_requires)
-        build_inputs = Inputs()
+        build_inputs = Inputs(pre=policy.pre, formats=policy.formats, prefer_newest=policy.prefer_newest)
         try:
             build_inputs.add_packages(info.build_requires, f"{pick.filename} [build-system] requires")
         except InputError as exc:
@@ -173,8 +235,10 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
     resolution.seconds = time.monotonic() - started
     if resolution.error is None:
         pages = {path: pip.index.page_digest(path) for path in pip.index.pages_read_by(key[:16])}
-        picks = [{"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256} for p in resolution.picks]
-        pip.memo.keep("resolution", key, json.dumps({"pages": pages, "picks": picks}).encode())
+        picks = [
+            {"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256} for p in resolution.picks
+        ]
+        pip.memo.keep(Kind.RESOLUTION, key, json.dumps({"pages": pages, "picks": picks}).encode())
     return resolution
 
 
@@ -189,20 +253,26 @@ def _memo_key(target: Target, inputs: Inputs, pip: PipRun) -> str:
         "requirements": [line.pip_line() for line in inputs.requirements],
         "constraints": [line.pip_line() for line in inputs.constraints],
         "pre": inputs.pre,
+        "selection": inputs.pip_options(),
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
 def _recall(target: Target, pip: PipRun, key: str) -> Resolution | None:
-    kept = pip.memo.recall("resolution", key)
+    kept = pip.memo.recall(Kind.RESOLUTION, key)
     if kept is None:
         return None
-    value = json.loads(kept)
+    try:
+        value = json.loads(kept)
+        pages: dict[str, str] = dict(value["pages"])
+        picks = [Pick(**pick) for pick in value["picks"]]
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged entry is a miss
     with ThreadPoolExecutor(_PAGE_READERS) as pool:
-        digests = list(pool.map(pip.index.page_digest, value["pages"]))
-    if digests != list(value["pages"].values()):
+        digests = list(pool.map(pip.index.page_digest, pages))
+    if digests != list(pages.values()):
         return None  # the index changed: pip may choose differently now
-    return Resolution(target, picks=[Pick(**pick) for pick in value["picks"]], resolved_by="memo")
+    return Resolution(target, picks=picks, resolved_by="memo")
 
 
 def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: str) -> Resolution:
@@ -223,7 +293,8 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
         command += ["-c", str(constraints)]
     if inputs.pre:
         command.append("--pre")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    command += inputs.pip_options()
+    env = {key: os.environ[key] for key in _PIP_ENVIRONMENT if key in os.environ}
     env.update(
         PIP_CONFIG_FILE=os.devnull,  # only the devpi index: no pip.conf index or find-links
         NETRC=str(pip.netrc),

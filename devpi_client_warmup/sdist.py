@@ -1,15 +1,17 @@
-"""What an sdist needs to be built offline: its build requirements and how static its metadata is."""
+"""What an sdist needs to be built offline, and its core metadata read without building it."""
 
 from __future__ import annotations
 
 import email.parser
+import enum
 import json
+import re
 import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from packaging.version import Version
 
@@ -18,47 +20,85 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-# pip's fallback for projects without [build-system] (setup.py only)
-LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+# pip's fallback for projects without [build-system] (setup.py only); pip before 24.1
+# (23.x is what a fresh CPython 3.9-3.11 venv carries) also asks for wheel
+LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
+
+
+class MetadataSource(enum.Enum):
+    """Where the dependencies of an sdist that resolution used came from."""
+
+    STATIC = "its static PEP 643 metadata (PKG-INFO)"
+    WHEEL = "the METADATA of a wheel of the same release (for another platform)"
+    LEGACY = "its PKG-INFO and egg-info requires.txt (a legacy sdist: best effort)"
+    BUILT = "metadata built on this machine by its build backend (it may differ on the target)"
 
 
 @dataclass(frozen=True)
 class Sdist:
     build_requires: tuple[str, ...]
-    static_dependencies: bool  # PEP 643: PKG-INFO 2.2+ whose Requires-Dist is not dynamic
 
     def to_json(self) -> bytes:
-        return json.dumps(
-            {"build_requires": self.build_requires, "static": self.static_dependencies}
-        ).encode()
+        return json.dumps({"build_requires": self.build_requires}).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Sdist:
-        value = json.loads(data)
-        return cls(tuple(value["build_requires"]), bool(value["static"]))
-
-    @property
-    def metadata_source(self) -> str:
-        if self.static_dependencies:
-            return "its static PEP 643 metadata"
-        return "metadata built on this machine (dynamic: it may differ on the target)"
+        requires = json.loads(data)["build_requires"]
+        if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
+            raise ValueError("build_requires is not a list of strings")
+        return cls(tuple(requires))
 
 
 def inspect(path: Path) -> Sdist:
-    """Read ``pyproject.toml`` and ``PKG-INFO`` from the top folder of an sdist."""
+    """Read the build requirements from the ``pyproject.toml`` of an sdist."""
     pyproject = _member(path, "pyproject.toml")
     build_system = tomllib.loads(pyproject.decode("utf-8")).get("build-system", {}) if pyproject else {}
-    requires = tuple(build_system.get("requires", LEGACY_BUILD_REQUIRES))
+    return Sdist(tuple(build_system.get("requires", LEGACY_BUILD_REQUIRES)))
+
+
+def static_metadata(path: Path) -> bytes | None:
+    """PKG-INFO when PEP 643 makes it binding: Metadata-Version 2.2 or later, and neither
+    Requires-Dist nor Requires-Python declared ``Dynamic``."""
     pkg_info = _member(path, "PKG-INFO")
-    static = False
-    if pkg_info:
-        message = email.parser.BytesParser().parsebytes(pkg_info, headersonly=True)
-        dynamic = {value.lower() for value in message.get_all("Dynamic", [])}
-        static = (
-            Version(message.get("Metadata-Version", "1.0")) >= Version("2.2")
-            and "requires-dist" not in dynamic
-        )
-    return Sdist(requires, static)
+    if pkg_info is None:
+        return None
+    message = email.parser.BytesParser().parsebytes(pkg_info, headersonly=True)
+    dynamic = {value.lower() for value in message.get_all("Dynamic", [])}
+    if Version(message.get("Metadata-Version", "1.0")) < Version("2.2"):
+        return None
+    return None if dynamic & {"requires-dist", "requires-python"} else pkg_info
+
+
+def legacy_metadata(path: Path) -> bytes | None:
+    """PKG-INFO with the Requires-Dist of setuptools' ``*.egg-info/requires.txt``: what a
+    setuptools build of the sdist declared when it was made (best effort: setup.py may compute
+    other dependencies on another machine). None if the sdist has no ``.egg-info``."""
+    pkg_info = _member(path, "PKG-INFO")
+    egg_info = _find(
+        path, lambda name: re.fullmatch(r"[^/]+/(src/)?[^/]+\.egg-info/PKG-INFO", name) is not None
+    )
+    if pkg_info is None or egg_info is None:
+        return None
+    requires = _member(path, egg_info[: -len("PKG-INFO")] + "requires.txt", top=False) or b""
+    text = pkg_info.decode("utf-8", "replace").replace("\r\n", "\n")
+    headers = text.split("\n\n", 1)[0].split("\n")
+    lines = [line for line in headers if line and not line.startswith("Requires-Dist:")]
+    lines += [f"Requires-Dist: {req}" for req in _requires_txt(requires.decode("utf-8", "replace"))]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _requires_txt(text: str) -> list[str]:
+    """``requires.txt`` sections (``[extra]``, ``[:marker]``, ``[extra:marker]``) as Requires-Dist."""
+    requirements: list[str] = []
+    extra = marker = ""
+    for line in (line.strip() for line in text.splitlines()):
+        if line.startswith("[") and line.endswith("]"):
+            extra, _, marker = line[1:-1].partition(":")
+        elif line:
+            markers = [f"({marker})"] if marker else []
+            markers += [f'extra == "{extra}"'] if extra else []
+            requirements.append(line + ("; " + " and ".join(markers) if markers else ""))
+    return requirements
 
 
 def metadata_file(fields: dict[str, Any]) -> bytes:
@@ -82,15 +122,25 @@ _HEADERS = {
 }
 
 
-def _member(path: Path, name: str) -> bytes | None:
-    """``<top>/name`` from a .tar.gz or .zip sdist, if present."""
+def _member(path: Path, name: str, *, top: bool = True) -> bytes | None:
+    """``<top>/name`` (or with ``top=False`` the exact member ``name``) of a .tar.gz or .zip sdist."""
+    found = _find(
+        path, lambda member: member.count("/") == 1 and member.endswith("/" + name) if top else member == name
+    )
+    if found is None:
+        return None
     if path.name.endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith("/" + name)]
-            return archive.read(names[0]) if names else None
+            return archive.read(found)
     with tarfile.open(path) as archive:
-        for member in archive:
-            if member.isfile() and member.name.count("/") == 1 and member.name.endswith("/" + name):
-                stream = archive.extractfile(member)
-                return stream.read() if stream else None
-    return None
+        stream = archive.extractfile(found)
+        return stream.read() if stream else None
+
+
+def _find(path: Path, wanted: Callable[[str], bool]) -> str | None:
+    """The first file member of the sdist whose name is ``wanted``."""
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            return next((name for name in archive.namelist() if wanted(name)), None)
+    with tarfile.open(path) as archive:
+        return next((member.name for member in archive if member.isfile() and wanted(member.name)), None)

@@ -14,14 +14,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import InputError
 
+_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _HASH_RE = re.compile(r"\s--hash[=\s]+(\S+)")
 # pip options that only change where or how pip fetches: warmup always uses the devpi index.
 _IGNORED_OPTIONS = {
     "-i", "--index-url", "--extra-index-url", "--no-index", "-f", "--find-links",
-    "--trusted-host", "--only-binary", "--no-binary", "--prefer-binary",
-    "--require-hashes", "--use-feature", "--config-settings", "--global-option",
+    "--trusted-host", "--require-hashes", "--use-feature", "--config-settings", "--global-option",
 }  # fmt: skip
 
 
@@ -46,6 +46,25 @@ class Inputs:
     constraints: list[Line] = field(default_factory=list)
     pre: bool = False
     notes: list[str] = field(default_factory=list)
+    formats: list[tuple[str, str]] = field(default_factory=list)  # pip's --only-binary/--no-binary, in order
+    prefer_newest: bool = False  # pip's plain rule instead of --prefer-binary
+
+    def add_format(self, option: str, value: str, origin: str) -> None:
+        """Record pip's ``--only-binary`` or ``--no-binary`` with ``value`` (:all:, :none: or names)."""
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise InputError(f"{origin}: {option} needs :all:, :none: or package names")
+        for name in names:
+            if name not in (":all:", ":none:") and not _NAME_RE.match(name):
+                raise InputError(f"{origin}: {option} {name!r}: expected :all:, :none: or a package name")
+        self.formats.append((option, ",".join(names)))
+
+    def pip_options(self) -> list[str]:
+        """pip's options for the selection policy: prefer wheels, and the format rules in order."""
+        options = [] if self.prefer_newest else ["--prefer-binary"]
+        for option, value in self.formats:
+            options.append(f"{option}={value}")
+        return options
 
     def add_packages(self, specs: Iterable[str], origin: str) -> None:
         for spec in specs:
@@ -61,6 +80,8 @@ class Inputs:
         self.constraints += other.constraints
         self.pre = self.pre or other.pre
         self.notes += other.notes
+        self.formats += other.formats
+        self.prefer_newest = self.prefer_newest or other.prefer_newest
 
 
 def parse_requirement(text: str, origin: str) -> Requirement:
@@ -116,7 +137,9 @@ def _read_requirements_file(
         hashes = tuple(_HASH_RE.findall(" " + text))
         spec = _HASH_RE.sub("", " " + text).strip()
         if re.match(r"^(\.|/|~|[a-zA-Z][a-zA-Z0-9+.-]*://)", spec):
-            raise InputError(f"{origin}: {spec!r} is a path or URL; only packages from the index can be warmed")
+            raise InputError(
+                f"{origin}: {spec!r} is a path or URL; only packages from the index can be warmed"
+            )
         yield constraint, Line(parse_requirement(spec, origin), origin, hashes)
 
 
@@ -139,6 +162,10 @@ def _option_line(
         yield from _read_requirements_file(path.parent / value, nested_constraint, inputs, seen)
     elif option == "--pre":
         inputs.pre = True
+    elif option in ("--only-binary", "--no-binary"):
+        inputs.add_format(option, value, origin)
+    elif option == "--prefer-binary":
+        pass  # warmup's default
     elif option in ("-e", "--editable"):
         raise InputError(f"{origin}: editable requirements cannot be warmed: {text}")
     elif option in _IGNORED_OPTIONS:
@@ -171,9 +198,7 @@ def project_requirements(
     return specs
 
 
-def _dependency_group(
-    table: Mapping[str, Any], group: str, origin: str, seen: tuple[str, ...]
-) -> list[str]:
+def _dependency_group(table: Mapping[str, Any], group: str, origin: str, seen: tuple[str, ...]) -> list[str]:
     """PEP 735: a group's requirements, following ``{include-group = ...}``."""
     if group not in table:
         raise InputError(f"{origin}: no [dependency-groups] group named {group!r}")

@@ -6,17 +6,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import subprocess
 import threading
 from pathlib import Path
 from typing import Callable
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import requests
 
 from tests.conftest import GATE_AUTH
 from tests.support.authproxy import LockedScene
-from tests.support.devpi import DevpiClient, describe
+from tests.support.devpi import DevpiClient, DevpiScene, clean_env, describe
 from tests.support.upstream import Upstream
 from tests.support.venvs import pip_install, venv_python_ok
 
@@ -297,3 +298,25 @@ def test_auth_proxy_forwards_every_method_and_guards_like_nginx(locked_devpi: Lo
         ("PUT", 200, True), ("PATCH", 200, True), ("GET", 200, True),
         ("DELETE", 401, False), ("DELETE", 403, False), ("DELETE", methods[-1][1], True),
     ]  # fmt: skip
+
+
+def test_pip_gets_an_allow_listed_environment_and_never_a_proxy(devpi: DevpiScene) -> None:
+    """DEVPI_INDEX may hold a password and any variable may hold a secret: pip and its build
+    subprocesses get an allow-listed environment. A proxy that NO_PROXY does not exempt the
+    tool's local gateway from (here: it names devpi's host:port only) must not see pip's requests."""
+    port = urlsplit(devpi.server.url).port
+    canary = f"canary-{secrets.token_hex(8)}"
+    dead_proxy = "http://127.0.0.1:9"  # nothing listens: a request sent there fails
+    env = clean_env(
+        HTTP_PROXY=dead_proxy, HTTPS_PROXY=dead_proxy, http_proxy=dead_proxy, https_proxy=dead_proxy,
+        NO_PROXY=f"127.0.0.1:{port}", no_proxy=f"127.0.0.1:{port}", WARMUP_TEST_CANARY=canary,
+    )  # fmt: skip
+    watch = ArgvWatch({canary})
+    watch.start()
+    try:
+        proc = devpi.warmup("pure-a", "sdist-only", "--python", "3.12", "--platform", LINUX, env=env)
+    finally:
+        watch.stop()
+    assert proc.returncode == 0, describe(proc)
+    assert any("devpi_client_warmup._pip" in argv for argv in watch.pip_argvs)
+    assert not watch.hits, watch.hits  # the canary never reached pip or a build subprocess

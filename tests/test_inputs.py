@@ -36,6 +36,9 @@ def assert_bad_input(proc: subprocess.CompletedProcess[str], message: str) -> No
          "[tool.devpi-warmup] platform must be a list of strings"),
         ({}, [], "nothing to warm"),
         ({}, ["six", "--jobs", "0"], "--jobs must be at least 1"),
+        ({}, ["six", "--only-binary", "a b"], "command line: --only-binary 'a b': expected :all:, :none: or a"),
+        ({"pyproject.toml": "[tool.devpi-warmup]\npackages = ['six']\nprefer-newest = 'yes'\n"},
+         ["--matrix", "pyproject"], "[tool.devpi-warmup] prefer-newest must be true or false"),
     ],
 )  # fmt: skip
 def test_bad_input(tmp_path: Path, files: dict[str, str], args: list[str], message: str) -> None:

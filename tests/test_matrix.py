@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from packaging.markers import Marker
 from packaging.tags import Tag, sys_tags
@@ -88,7 +90,14 @@ def test_free_threaded_target_has_no_abi3() -> None:
     assert Tag("cp313", "cp313t", "manylinux_2_17_x86_64") in tags
     assert Tag("cp313", "abi3", "manylinux_2_17_x86_64") not in tags
     assert Tag("cp313", "cp313", "manylinux_2_17_x86_64") not in tags
-    assert target.pip_options[:6] == ["--implementation", "cp", "--python-version", "3.13", "--abi", "cp313t"]
+    assert target.pip_options[:6] == [
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.13.9",
+        "--abi",
+        "cp313t",
+    ]
 
 
 def test_target_tags_rank_best_first() -> None:
@@ -109,7 +118,10 @@ def test_target_tags_rank_best_first() -> None:
         ('python_version < "3.11"', "3.10", "win_amd64", True),
         ('python_version < "3.11"', "3.13", "win_amd64", False),
         ('python_full_version >= "3.12.4"', "3.12.4", "win_amd64", True),
-        ('python_full_version >= "3.12.4"', "3.12", "win_amd64", False),
+        ('python_full_version >= "3.12.4"', "3.12.3", "win_amd64", False),
+        # a bare 3.X is a machine kept up to date: the newest patch release, not 3.X.0
+        ('python_full_version >= "3.12.4"', "3.12", "win_amd64", True),
+        ('python_full_version in "3.9.0, 3.9.1"', "3.9", "win_amd64", False),
         ('implementation_name == "cpython" and os_name == "posix"', "3.9", "musllinux_1_2_aarch64", True),
         ('platform_machine == "x86_64"', "3.9", "manylinux_2_28_aarch64", False),
     ],
@@ -132,3 +144,8 @@ def test_default_target_is_this_interpreter_on_this_machine() -> None:
     (target,) = build_matrix([], [])
     assert target.python == Python.running()
     assert target.platform.tag in {tag.platform for tag in sys_tags()}
+    # exactly what pip here accepts, in pip's order: on glibc Linux the whole manylinux ladder
+    assert list(target.platform.ladder) == list(dict.fromkeys(tag.platform for tag in sys_tags()))
+    if sys.platform == "linux":
+        assert not target.platform.tag.startswith("linux_")
+        assert target.platform.tag in target.platform.ladder

@@ -52,9 +52,41 @@ def test_requirements_file_grammar(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert inputs.notes == [f"{main}:6: ignored --index-url: warmup always uses the devpi index"]
 
 
+def test_selection_options_in_requirement_files_and_tables_are_pips(tmp_path: Path) -> None:
+    main = write(
+        tmp_path / "requirements.txt",
+        """\
+        --only-binary :all:
+        --no-binary=docopt,PyYAML
+        --prefer-binary
+        six
+        """,
+    )
+    inputs = Inputs()
+    inputs.read(main)
+    assert inputs.formats == [("--only-binary", ":all:"), ("--no-binary", "docopt,PyYAML")]
+    assert inputs.notes == []  # applied, not ignored
+    assert inputs.pip_options() == ["--prefer-binary", "--only-binary=:all:", "--no-binary=docopt,PyYAML"]
+    write(
+        tmp_path / "app" / "pyproject.toml",
+        """\
+        [tool.devpi-warmup]
+        python = ["3.12"]
+        packages = ["six"]
+        only-binary = [":all:"]
+        no-binary = ["docopt"]
+        prefer-newest = true
+        """,
+    )
+    table = load(str(tmp_path / "app"))
+    assert table.inputs.pip_options() == ["--only-binary=:all:", "--no-binary=docopt"]  # no --prefer-binary
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ("--only-binary\n", r"requirements.txt:1: --only-binary needs :all:, :none: or package names"),
+        ("--no-binary 'not a name'\n", r"requirements.txt:1: --no-binary 'not a name': expected :all:"),
         ("requests\nthis is not a requirement\n", r"requirements.txt:2: invalid requirement 'this is not"),
         ("-e ./project\n", r"requirements.txt:1: editable requirements cannot be warmed"),
         ("./local/path\n", r"requirements.txt:1: './local/path' is a path or URL"),

@@ -33,6 +33,15 @@ def _config() -> dict[str, Any]:
     return config
 
 
+def _record(hook: str) -> None:
+    """Append ``hook name`` to the project's ``hook_log``, if it names one: the tests read it
+    to prove that warming ran no build backend."""
+    config = _config()
+    if config.get("hook_log"):
+        with open(config["hook_log"], "a", encoding="utf-8") as log:
+            log.write(f"{hook} {config['name']}\n")
+
+
 def _tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
@@ -42,14 +51,17 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def get_requires_for_build_wheel(config_settings: Any = None) -> list[str]:
+    _record("get_requires_for_build_wheel")
     return []
 
 
 def get_requires_for_build_sdist(config_settings: Any = None) -> list[str]:
+    _record("get_requires_for_build_sdist")
     return []
 
 
 def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: Any = None) -> str:
+    _record("prepare_metadata_for_build_wheel")
     cfg = _config()
     name = dist_info_name(cfg["name"], cfg["version"])
     target = Path(metadata_directory, name)
@@ -61,6 +73,7 @@ def prepare_metadata_for_build_wheel(metadata_directory: str, config_settings: A
 
 
 def build_wheel(wheel_directory: str, config_settings: Any = None, metadata_directory: Any = None) -> str:
+    _record("build_wheel")
     cfg = _config()
     wheel = write_wheel(
         Path(wheel_directory),
@@ -74,6 +87,7 @@ def build_wheel(wheel_directory: str, config_settings: Any = None, metadata_dire
 
 
 def build_sdist(sdist_directory: str, config_settings: Any = None) -> str:
+    _record("build_sdist")
     cfg = _config()
     sdist = write_sdist(Path(sdist_directory), cfg["name"], cfg["version"], _tree(Path(os.getcwd())))
     return sdist.name

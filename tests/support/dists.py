@@ -19,7 +19,9 @@ __all__ = [
     "NATPKG_TAGS",
     "Dists",
     "dist_name",
+    "hook_log",
     "make_backend_wheel",
+    "make_legacy_sdist",
     "make_sdist",
     "make_wheel",
     "module_name",
@@ -86,6 +88,7 @@ def make_sdist(
     requires_python: str | None = None,
     backend: str = "warmup_backend",
     static: bool = False,
+    hook_log: Path | None = None,
 ) -> Path:
     """Write ``{dist_name}-{version}.tar.gz`` built by ``backend`` (PEP 517).
 
@@ -93,7 +96,9 @@ def make_sdist(
     PEP 643 static metadata, so its ``Requires-Dist`` is what every build produces.
     """
     pyproject = f'[build-system]\nrequires = ["{normalize(backend)}"]\nbuild-backend = "{backend}"\n'
-    config = {"name": name, "version": version, "dependencies": list(requires_dist)}
+    config: dict[str, object] = {"name": name, "version": version, "dependencies": list(requires_dist)}
+    if hook_log is not None:
+        config["hook_log"] = str(hook_log)
     if requires_python:
         config["requires-python"] = requires_python
     pkg_info = metadata_text(name, version, requires_dist, requires_python)
@@ -107,6 +112,28 @@ def make_sdist(
     }
     return write_sdist(dest, name, version, files)
 
+
+def make_legacy_sdist(dest: Path, name: str, version: str, requires_txt: str) -> Path:
+    """A setup.py sdist as old setuptools made them: no pyproject.toml, PKG-INFO 1.0 without
+    Requires-Dist, the dependencies only in ``<name>.egg-info/requires.txt``."""
+    pkg_info = f"Metadata-Version: 1.0\nName: {name}\nVersion: {version}\n\n"
+    egg_info = f"{module_name(name)}.egg-info"
+    files = {
+        "setup.py": f"from setuptools import setup\nsetup(name={name!r}, version={version!r})\n".encode(),
+        "PKG-INFO": pkg_info.encode(),
+        f"{egg_info}/PKG-INFO": pkg_info.encode(),
+        f"{egg_info}/requires.txt": requires_txt.encode(),
+    }
+    return write_sdist(dest, name, version, files)
+
+
+def hook_log(dists: Dists) -> list[str]:
+    """Every build backend hook that ran on an sdist of ``standard_dists`` so far."""
+    path = dists.path / HOOK_LOG
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+HOOK_LOG = "backend-hooks.log"
 
 NATPKG_TAGS = (
     "cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64",
@@ -156,6 +183,12 @@ def standard_dists(dest: Path) -> Dists:
     ``needs-arm`` -> ``arm-dep`` when ``platform_machine == "aarch64"``; ``needs-sdist``
     (a wheel) -> ``sdist-only``; ``static-sdist`` 1.0 (sdist with static PEP 643
     metadata: Metadata-Version 2.2, ``Requires-Dist: pure-b``, no ``Dynamic``).
+
+    Wheels first and no builds: ``newer-sdist`` 2.0 (sdist) / 1.0 (pure wheel);
+    ``wheel-sibling`` 1.0 (sdist with dynamic metadata and a ``win_amd64`` wheel);
+    ``legacy-sdist`` 1.0 (setup.py, egg-info ``requires.txt``: ``pure-b``, ``winonly-dep`` on
+    win32) and stand-in ``setuptools``/``wheel`` wheels. The test backend appends each hook it
+    runs for these sdists to ``HOOK_LOG`` (see ``hook_log``).
     """
     files = [
         make_wheel(dest, "pure-a", "1.0"),
@@ -166,7 +199,7 @@ def standard_dists(dest: Path) -> Dists:
         make_wheel(dest, "needs-win", "1.0", requires_dist=['winonly-dep; sys_platform == "win32"']),
         make_wheel(dest, "old-py-dep", "1.0"),
         make_wheel(dest, "needs-old-py", "1.0", requires_dist=['old-py-dep; python_version < "3.11"']),
-        make_sdist(dest, "sdist-only", "1.0", requires_dist=["pure-b"]),
+        make_sdist(dest, "sdist-only", "1.0", requires_dist=["pure-b"], hook_log=dest / HOOK_LOG),
         make_backend_wheel(dest),
         make_wheel(dest, BACKEND_HELPER, "1.0"),
         make_wheel(dest, "py313plus", "1.0", requires_python=">=3.13"),
@@ -178,6 +211,17 @@ def standard_dists(dest: Path) -> Dists:
         make_wheel(dest, "arm-dep", "1.0"),
         make_wheel(dest, "needs-arm", "1.0", requires_dist=['arm-dep; platform_machine == "aarch64"']),
         make_wheel(dest, "needs-sdist", "1.0", requires_dist=["sdist-only"]),
-        make_sdist(dest, "static-sdist", "1.0", requires_dist=["pure-b"], static=True),
+        make_sdist(
+            dest, "static-sdist", "1.0", requires_dist=["pure-b"], static=True, hook_log=dest / HOOK_LOG
+        ),
+        # wheels first: 2.0 has only an sdist, 1.0 a wheel every target takes
+        make_wheel(dest, "newer-sdist", "1.0"),
+        make_sdist(dest, "newer-sdist", "2.0", requires_dist=["pure-b"], hook_log=dest / HOOK_LOG),
+        # dynamic metadata in the sdist; the same release's Windows wheel tells its dependencies
+        make_sdist(dest, "wheel-sibling", "1.0", requires_dist=["pure-b"], hook_log=dest / HOOK_LOG),
+        make_wheel(dest, "wheel-sibling", "1.0", tag="cp39-abi3-win_amd64", requires_dist=["pure-b"]),
+        make_legacy_sdist(dest, "legacy-sdist", "1.0", 'pure-b\n\n[:sys_platform == "win32"]\nwinonly-dep\n'),
+        make_wheel(dest, "setuptools", "80.0"),  # stand-ins: what builds legacy-sdist (never installed)
+        make_wheel(dest, "wheel", "0.45.1"),
     ]
     return Dists(path=dest, files=files)

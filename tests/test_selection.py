@@ -1,0 +1,135 @@
+"""Wheels first, and no package's code runs on the warming machine to learn metadata.
+
+For each requirement a target gets the newest release with a wheel for it (pip's
+``--prefer-binary``); sdists only where no release has one. An sdist's dependencies are
+read, not built: its static PEP 643 PKG-INFO, else the METADATA of a wheel of the same
+release, else a legacy sdist's egg-info. The test build backend logs every hook it runs,
+which proves that nothing was built.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.support.devpi import DevpiScene, clean_env, run
+from tests.support.dists import Dists, hook_log
+
+LINUX = "manylinux_2_28_x86_64"
+BUILD = {"warmup_backend-1.0-py3-none-any.whl", "warmup_backend_helper-1.0-py3-none-any.whl"}
+
+
+def report_files(path: Path) -> dict[str, set[str]]:
+    return {t["name"]: {f["name"] for f in t["files"]} for t in json.loads(path.read_text())["targets"]}
+
+
+def test_wheels_first_and_no_metadata_is_built(devpi: DevpiScene, dists: Dists, tmp_path: Path) -> None:
+    hooks_before = hook_log(dists)
+    report = tmp_path / "report.json"
+    proc = devpi.warmup(
+        "newer-sdist", "static-sdist", "wheel-sibling", "legacy-sdist",
+        "--python", "3.11", "--platform", f"{LINUX},win_amd64", "--report", str(report), check_exit=0,
+    )  # fmt: skip
+    assert hook_log(dists) == hooks_before, "a build backend ran on the warming machine"
+    files = report_files(report)
+    assert files[f"3.11-{LINUX}"] == {
+        "newer_sdist-1.0-py3-none-any.whl",  # 2.0 has no wheel: the newest release with one
+        "static_sdist-1.0.tar.gz",
+        "wheel_sibling-1.0.tar.gz",
+        "legacy_sdist-1.0.tar.gz",
+        "pure_b-1.0-py3-none-any.whl",
+        *BUILD,
+        "setuptools-80.0-py3-none-any.whl",  # a setup.py project: what pip 23 and 26 build it with
+        "wheel-0.45.1-py3-none-any.whl",
+    }
+    assert files["3.11-win_amd64"] == {
+        "newer_sdist-1.0-py3-none-any.whl",
+        "static_sdist-1.0.tar.gz",
+        "wheel_sibling-1.0-cp39-abi3-win_amd64.whl",
+        "legacy_sdist-1.0.tar.gz",
+        "pure_b-1.0-py3-none-any.whl",
+        "winonly_dep-1.0-py3-none-any.whl",  # from requires.txt's [:sys_platform == "win32"]
+        *BUILD,
+        "setuptools-80.0-py3-none-any.whl",
+        "wheel-0.45.1-py3-none-any.whl",
+    }
+    output = " ".join(proc.stdout.split())
+    assert "static-sdist 1.0: warmed the sdist" in output
+    assert "its dependencies come from its static PEP 643 metadata" in output
+    assert "wheel-sibling 1.0: warmed the sdist" in output
+    assert "the METADATA of a wheel of the same release" in output
+    assert (
+        "legacy-sdist 1.0: warmed the sdist and its build requirements (setuptools>=40.8.0, wheel)" in output
+    )
+    assert "(a legacy sdist: best effort)" in output
+    assert "built on this machine" not in output
+    # an older release than the newest is said per target, with the reason
+    assert (f"older: newer-sdist 1.0, not the newest 2.0: 2.0 has no wheel for 3.11-{LINUX},"
+            " only an sdist (wheels first)") in output  # fmt: skip
+    targets = {t["name"]: t for t in json.loads(report.read_text())["targets"]}
+    assert targets["3.11-win_amd64"]["older"] == [
+        {"project": "newer-sdist", "version": "1.0", "newest": "2.0",
+         "reason": "2.0 has no wheel for 3.11-win_amd64, only an sdist (wheels first)"}
+    ]  # fmt: skip
+
+    # a re-run reads everything from the cache: still nothing built
+    devpi.warmup("newer-sdist", "static-sdist", "wheel-sibling", "--python", "3.11", "--platform", LINUX,
+                 check_exit=0)  # fmt: skip
+    assert hook_log(dists) == hooks_before
+
+    # offline, a machine without a compiler and with the old pip of a fresh CPython 3.11 venv
+    # installs the sdists: their build requirements were warmed
+    devpi.server.restart(offline=True)
+    venv = tmp_path / "venv-3.11"
+    run(["python3.11", "-m", "venv", str(venv)])
+    old_pip = run([str(venv / "bin" / "python"), "-m", "pip", "--version"]).stdout
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+         "--index-url", devpi.simple_url, "newer-sdist", "static-sdist", "wheel-sibling"],
+        env=clean_env(CC="/bin/false"), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, old_pip + proc.stdout + proc.stderr
+    code = "import newer_sdist, static_sdist, wheel_sibling, pure_b; print(newer_sdist.__version__)"
+    installed = run([str(venv / "bin" / "python"), "-c", code]).stdout
+    assert installed.strip() == "1.0"
+
+
+def test_build_only_where_nothing_can_be_read_named_and_refusable(
+    devpi: DevpiScene, dists: Dists, tmp_path: Path
+) -> None:
+    # sdist-only: dynamic PKG-INFO, no wheel of the release, no egg-info: only its backend can tell
+    hooks_before = hook_log(dists)
+    proc = devpi.warmup(
+        "sdist-only", "--python", "3.12", "--platform", LINUX, "--refuse-builds", check_exit=1
+    )
+    assert hook_log(dists) == hooks_before
+    failure = [line for line in proc.stdout.splitlines() if "FAILED" in line]
+    assert len(failure) == 1, proc.stdout
+    assert (
+        "sdist_only-1.0.tar.gz: its metadata can be learned only by running its build backend" in failure[0]
+    )
+    assert "--refuse-builds" in failure[0]
+
+    proc = devpi.warmup("sdist-only", "--python", "3.12", "--platform", LINUX, check_exit=0)
+    assert [line.split()[0] for line in hook_log(dists)[len(hooks_before) :]] == [
+        "get_requires_for_build_wheel",
+        "prepare_metadata_for_build_wheel",
+    ]
+    output = " ".join(proc.stdout.split())
+    assert "sdist-only 1.0: warmed the sdist" in output
+    assert "its dependencies come from metadata built on this machine by its build backend" in output
+
+    # pip's plain rule on request: the newest release wins although only its sdist fits
+    report = tmp_path / "report.json"
+    devpi.warmup("newer-sdist", "--prefer-newest", "--python", "3.12", "--platform", LINUX,
+                 "--report", str(report), check_exit=0)  # fmt: skip
+    assert report_files(report)[f"3.12-{LINUX}"] == {
+        "newer_sdist-2.0.tar.gz",
+        "pure_b-1.0-py3-none-any.whl",
+        *BUILD,
+    }
+    # and pip's --only-binary: no sdist at all, so 1.0
+    devpi.warmup("newer-sdist", "--prefer-newest", "--only-binary", ":all:", "--python", "3.12",
+                 "--platform", LINUX, "--report", str(report), check_exit=0)  # fmt: skip
+    assert report_files(report)[f"3.12-{LINUX}"] == {"newer_sdist-1.0-py3-none-any.whl"}
