@@ -23,7 +23,7 @@ class IndexAccess:
     simple_url: str  # the index's +simple/ URL, without credentials
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # X-Devpi-Auth
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
-    client_cert: str | None = None
+    client_cert: str | tuple[str, str] | None = None  # a PEM file, or (certificate, key)
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def session(self) -> requests.Session:

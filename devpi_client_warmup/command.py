@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import os
+import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
 
@@ -23,13 +26,49 @@ from .pipeline import Options, TargetResult, run
 from .sources import Inputs
 
 
+class ExitCode(enum.IntEnum):
+    OK = 0
+    INCOMPLETE = 1  # a target failed, or (--check) devpi lacks files
+    BAD_INPUT = 2
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: pip stopped, the run's folder removed."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(hub: Any, args: argparse.Namespace) -> int:
-    """Run the command; the return value is the exit code (0 ok, 1 incomplete, 2 bad input, 130 Ctrl-C)."""
+    """Run the command; the return value is its ``ExitCode``."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _main(hub, args)
-    except KeyboardInterrupt:
-        hub.error("devpi warmup: interrupted; files already fetched are kept, nothing partial was written")
-        return 130
+    except KeyboardInterrupt as exc:
+        how, code = (
+            ("terminated", ExitCode.TERMINATED)
+            if isinstance(exc, Terminated)
+            else ("interrupted", ExitCode.INTERRUPTED)
+        )
+        _say(hub.error, f"devpi warmup: {how}; files already fetched are kept, nothing partial was written")
+        return code
+    except BrokenPipeError:  # stdout closed early (| head): the report, if any, is written
+        return ExitCode.INCOMPLETE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _say(write: Callable[..., object], *text: str) -> None:
+    """Print through the hub; a closed stdout sends the rest of the output nowhere."""
+    try:
+        write(*text)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _main(hub: Any, args: argparse.Namespace) -> int:
@@ -39,24 +78,26 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         preflight(access)
     except InputError as exc:
         hub.error(f"devpi warmup: {exc}")
-        return 2
+        return ExitCode.BAD_INPUT
     except SystemExit as exc:  # devpi-client already said why (e.g. no 'devpi use' state)
-        return 2 if exc.code else 0
+        return ExitCode.BAD_INPUT if exc.code else ExitCode.OK
     for note in inputs.notes:
-        hub.warn(note)
+        _say(hub.warn, note)
     if pinned is not None and not args.quiet:
-        hub.info(f"using the lock {pinned.path}: {len(pinned.packages)} releases, no resolution")
+        _say(hub.info, f"using the lock {pinned.path}: {len(pinned.packages)} releases, no resolution")
     if not args.quiet:
-        hub.info(
-            f"warming {access.simple_url} for {len(targets)} target(s):", ", ".join(t.name for t in targets)
+        _say(
+            hub.info,
+            f"warming {access.simple_url} for {len(targets)} target(s):",
+            ", ".join(t.name for t in targets),
         )
     if args.dryrun:
         _show_dry_run(hub, targets, inputs, pinned, args)
-        return 0
+        return ExitCode.OK
 
     cache, cache_problem = Cache.open(_cache_dir())
     if cache_problem:
-        hub.warn(f"devpi warmup: {cache_problem}")
+        _say(hub.warn, f"devpi warmup: {cache_problem}")
     live = sys.stdout.isatty() and not args.quiet and not os.environ.get("CI")
     console = Console(hub, len(targets), live=live, quiet=args.quiet)
     options = Options(
@@ -70,24 +111,25 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         outcome = run(targets, inputs, access, options, console, pinned)
     finally:
         console.close()
-    for note in outcome.notes if not args.quiet else []:
-        hub.warn(f"note: {note}")
-    for problem in outcome.problems:
-        hub.error(f"devpi: {problem}")
-    if outcome.external:
-        hub.warn(
-            f"{len(outcome.external)} file(s) are served from outside devpi (mirror_use_external_urls?);"
-            " devpi does not cache those"
-        )
-    hub.line("")
-    hub.line(report.summary(outcome))
     if args.report:
         report.write_json(Path(args.report), report.as_json(outcome, access.simple_url, args.check))
+    for note in outcome.notes if not args.quiet else []:
+        _say(hub.warn, f"note: {note}")
+    for problem in outcome.problems:
+        _say(hub.error, f"devpi: {problem}")
+    if outcome.external:
+        _say(
+            hub.warn,
+            f"{len(outcome.external)} file(s) are served from outside devpi (mirror_use_external_urls?);"
+            " devpi does not cache those",
+        )
+    _say(hub.line, "")
+    _say(hub.line, report.summary(outcome))
     unknown = [r for r in outcome.results if (r.resolution.error or "").startswith(UNKNOWN_PACKAGE)]
     if unknown:
-        hub.error(f"devpi warmup: {unknown[0].resolution.error} (target {unknown[0].target.name})")
-        return 2
-    return 0 if all(result.ok for result in outcome.results) else 1
+        _say(hub.error, f"devpi warmup: {unknown[0].resolution.error} (target {unknown[0].target.name})")
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK if all(result.ok for result in outcome.results) else ExitCode.INCOMPLETE
 
 
 class Console:
@@ -114,7 +156,10 @@ class Console:
         with self.lock:
             self._clear()
             if not (self.quiet and result.ok):
-                self.hub.line(report.target_line(result), red=not result.ok, green=result.ok)
+                _say(
+                    lambda text: self.hub.line(text, red=not result.ok, green=result.ok),
+                    report.target_line(result),
+                )
             self._status()
 
     def close(self) -> None:
@@ -169,11 +214,35 @@ def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:
         raise InputError(
             "nothing to warm: name packages, -r FILE, --lock FILE, or --matrix with requirements"
         )
-    if args.dest and Path(args.dest).exists() and not Path(args.dest).is_dir():
-        raise InputError(f"--dest {args.dest} is not a directory")
+    if args.dest:
+        _check_writable("--dest", Path(args.dest).expanduser(), folder=True)
+    if args.report:
+        _check_writable("--report", Path(args.report).expanduser(), folder=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="devpi-warmup-"):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"no writable temporary directory ({tempfile.gettempdir()}: {exc.strerror}); set TMPDIR"
+        ) from None
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
     return build_matrix(pythons, platforms), inputs, pinned
+
+
+def _check_writable(option: str, path: Path, *, folder: bool) -> None:
+    """``path`` (a folder, or a file to write) can be written, or will be once created."""
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is not a directory")
+    if not folder and path.is_dir():
+        raise InputError(f"{option} {path} is a directory, not a file")
+    existing = path if folder and path.exists() else path.parent
+    if not folder and not existing.is_dir():
+        raise InputError(f"{option} {path}: the folder {existing} does not exist")
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{option} {path}: not writable")
 
 
 def _access(hub: Any) -> IndexAccess:
@@ -193,9 +262,17 @@ def _access(hub: Any) -> IndexAccess:
         simple_url=simple_url,
         headers=headers,
         basic_auth=basic_auth,
-        client_cert=current.get_client_cert(simple_url),
+        client_cert=_client_cert(current.get_client_cert(simple_url)),
         secrets=tuple(secret for secret in secrets if len(secret) > 3),
     )
+
+
+def _client_cert(cert: str | tuple[str, str] | None) -> str | tuple[str, str] | None:
+    """The client certificate of the ``devpi use`` state, checked to exist."""
+    for path in [cert] if isinstance(cert, str) else list(cert or ()):
+        if not Path(path).is_file():
+            raise InputError(f"the client certificate {path} of 'devpi use' does not exist")
+    return cert
 
 
 def _show_dry_run(

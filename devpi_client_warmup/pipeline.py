@@ -138,6 +138,7 @@ def _run(
         results: list[TargetResult] = []
         fetches: dict[str, Future[None]] = {}
         guard = threading.Lock()
+        interrupted = threading.Event()
         with (
             Gateway(
                 access, store, workdir, check=options.check, refuse_builds=options.refuse_builds
@@ -180,6 +181,8 @@ def _run(
                 result = TargetResult(resolution, list(probe_pool.map(store.state, urls)))
                 for pick, state in zip(resolution.picks, result.files):
                     state.sha256 = state.sha256 or pick.sha256
+                if interrupted.is_set():
+                    return
                 progress.resolved(result)
                 if options.check:
                     result.missing = [f.filename for f in result.files if not f.cached_before]
@@ -206,7 +209,8 @@ def _run(
             def _finish(result: TargetResult) -> None:
                 with guard:
                     results.append(result)
-                progress.finished(result)
+                if not interrupted.is_set():
+                    progress.finished(result)
 
             with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
                 if lock is not None:  # every target walks the same pages: read them all at once
@@ -215,7 +219,9 @@ def _run(
                 try:
                     for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
                         future.result()
-                except KeyboardInterrupt:
+                except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop pip, say nothing more about targets
+                    interrupted.set()
+                    pip.children.stop()
                     resolve_pool.shutdown(wait=False, cancel_futures=True)
                     fetch_pool.shutdown(wait=False, cancel_futures=True)
                     raise

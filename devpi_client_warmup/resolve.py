@@ -6,9 +6,11 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,7 @@ _MAX_BUILD_ROUNDS = 5
 # All that pip and the build backends it may start get from this process's environment: no
 # credentials (DEVPI_INDEX may hold a password), no PIP_* settings, and no proxies (pip talks
 # only to the gateway on 127.0.0.1; the gateway reaches devpi with the user's proxy settings).
-_PIP_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT")
+_PIP_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _PAGE_READERS = 8  # index pages read at once (waiting on devpi, not on the CPU)
 
 
@@ -84,11 +86,44 @@ class Resolution:
 
 @dataclass(frozen=True)
 class PipRun:
-    """What a pip run needs: the gateway in front of the index, the netrc that opens it, a memo."""
+    """What a pip run needs: the gateway in front of the index, the netrc that opens it, a memo,
+    and the register of running pip processes."""
 
     index: Index
     netrc: Path
     memo: Memo
+    children: Children = field(default_factory=lambda: Children())
+
+
+class Children:
+    """The pip processes of a run, so that an interrupt stops them (and starts no more)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[str]] = set()
+        self.stopped = False
+
+    def run(self, command: list[str], env: dict[str, str]) -> tuple[int, str]:
+        """Run ``command``; its exit code and standard error."""
+        with self._lock:
+            if self.stopped:
+                return -signal.SIGTERM, "interrupted"
+            process = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            self._running.add(process)
+        try:
+            _, stderr = process.communicate()
+        finally:
+            with self._lock:
+                self._running.discard(process)
+        return process.returncode, stderr
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            for process in self._running:
+                process.terminate()
 
 
 class Index(Protocol):
@@ -294,16 +329,19 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
     if inputs.pre:
         command.append("--pre")
     command += inputs.pip_options()
+    pip_tmp = pip.netrc.parent / "tmp"
+    pip_tmp.mkdir(exist_ok=True)
     env = {key: os.environ[key] for key in _PIP_ENVIRONMENT if key in os.environ}
     env.update(
         PIP_CONFIG_FILE=os.devnull,  # only the devpi index: no pip.conf index or find-links
         NETRC=str(pip.netrc),
         DEVPI_WARMUP_MARKERS=json.dumps(target.marker_environment),
+        TMPDIR=str(pip_tmp),  # inside the run's folder: removed with it, also on an interrupt
     )
-    process = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    returncode, stderr = pip.children.run(command, env)
     resolution = Resolution(target)
-    if process.returncode != 0:
-        resolution.error = _pip_error(process.stderr) or f"pip exited with {process.returncode}"
+    if returncode != 0:
+        resolution.error = _pip_error(stderr) or f"pip exited with {returncode}"
         return resolution
     for item in json.loads(report.read_text())["install"]:
         info = item["download_info"]

@@ -85,6 +85,8 @@ class Inputs:
 
 
 def parse_requirement(text: str, origin: str) -> Requirement:
+    if text.strip().lower().endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
+        raise InputError(f"{origin}: {text!r} is a file name; only packages from the index can be warmed")
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,49 @@ def test_ctrl_c_exits_130_without_a_traceback_or_half_written_files(
     assert "devpi warmup: interrupted" in output
     assert "Traceback" not in output
     assert not dest.exists() or not [p for p in dest.iterdir() if p.name.startswith(".")]
+
+
+def _our_pips() -> list[str]:
+    """Command lines of pip processes that run ``devpi_client_warmup._pip`` now."""
+    found = []
+    for entry in os.scandir("/proc"):
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "devpi_client_warmup._pip" in argv:
+            found.append(argv.replace("\0", " "))
+    return found
+
+
+def test_sigterm_to_the_main_process_stops_pip_and_leaves_nothing(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path
+) -> None:
+    upstream.stall_project("pure-b", 60)  # pip waits for it (through the gateway and devpi)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a",
+            "--python", "3.12,3.13", "--platform", LINUX]  # fmt: skip
+    process = subprocess.Popen(argv, env=clean_env(PYTHONUNBUFFERED="1", TMPDIR=str(tmp)),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _our_pips() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _our_pips(), "pip never started"
+        time.sleep(1)  # pip is waiting for pure-b's page
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)  # the main process only, as a service manager does
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        upstream.heal("project:pure-b")
+    assert process.returncode == 143, output
+    assert time.monotonic() - started < 15, "pip was not stopped"
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert (
+        lines[-1] == "devpi warmup: terminated; files already fetched are kept, nothing partial was written"
+    )
+    assert "Traceback" not in output and "FAILED" not in output, output
+    assert _our_pips() == []
+    assert list(tmp.iterdir()) == []  # the run's folder (netrc, spool, pip's temp files) is gone

@@ -36,6 +36,9 @@ def assert_bad_input(proc: subprocess.CompletedProcess[str], message: str) -> No
          "[tool.devpi-warmup] platform must be a list of strings"),
         ({}, [], "nothing to warm"),
         ({}, ["six", "--jobs", "0"], "--jobs must be at least 1"),
+        ({}, ["six", "--report", "missing/report.json"], "--report missing/report.json: the folder missing does not exist"),
+        ({"wheelhouse": "a file"}, ["six", "--dest", "wheelhouse"], "--dest wheelhouse is not a directory"),
+        ({}, ["six-1.17.0-py2.py3-none-any.whl"], "'six-1.17.0-py2.py3-none-any.whl' is a file name"),
         ({}, ["six", "--only-binary", "a b"], "command line: --only-binary 'a b': expected :all:, :none: or a"),
         ({"pyproject.toml": "[tool.devpi-warmup]\npackages = ['six']\nprefer-newest = 'yes'\n"},
          ["--matrix", "pyproject"], "[tool.devpi-warmup] prefer-newest must be true or false"),
@@ -72,3 +75,11 @@ def test_no_devpi_use_state(tmp_path: Path) -> None:
         [executable("devpi"), "--clientdir", str(tmp_path), "warmup", "six"], check=False, env=clean_env()
     )
     assert_bad_input(proc, "not connected to an index, see 'devpi use'")
+
+
+def test_missing_client_certificate(devpi: DevpiScene, tmp_path: Path) -> None:
+    cert = tmp_path / "client.pem"
+    cert.write_text("not really a certificate")
+    devpi.client.use(devpi.index_url, "--client-cert", str(cert))
+    cert.unlink()
+    assert_bad_input(devpi.warmup("six"), f"the client certificate {cert} of 'devpi use' does not exist")

@@ -10,6 +10,7 @@ import json
 import shutil
 import tarfile
 import threading
+import time
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -225,6 +226,10 @@ class Upstream:
         """Answer requests for ``filename`` with an error ``status``."""
         self._set_fault(filename, "fail", status)
 
+    def stall_project(self, name: str, seconds: float) -> None:
+        """Hold every answer for project ``name``'s page for ``seconds`` (a slow upstream)."""
+        self._set_fault(f"project:{normalize(name)}", "stall", int(seconds))
+
     def heal(self, filename: str) -> None:
         """Undo any fault injected for ``filename``."""
         with self._lock:
@@ -295,6 +300,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, page.encode(), "text/html; charset=utf-8", head)
 
     def _project(self, name: str, head: bool) -> None:
+        stall = self.upstream._fault(f"project:{normalize(name)}")
+        if stall:
+            time.sleep(stall[1])
         if name != normalize(name) or not self.path.endswith("/"):
             self.send_response(HTTPStatus.MOVED_PERMANENTLY)
             self.send_header("Location", f"/simple/{normalize(name)}/")
