@@ -81,8 +81,7 @@ def preflight(access: IndexAccess) -> None:
             access.index_url, params={"no_projects": ""}, headers={"Accept": "application/json"}, timeout=30
         )
     except requests.RequestException as exc:
-        reason = access.redact(str(exc.__context__ or exc)).splitlines()[0][:200]
-        raise InputError(f"cannot reach devpi at {access.root_url}: {reason}") from None
+        raise InputError(f"cannot reach devpi at {access.root_url}: {_reason(exc)}") from None
     challenge = response.headers.get("WWW-Authenticate", "")
     if (
         response.status_code == 401
@@ -102,6 +101,27 @@ def preflight(access: IndexAccess) -> None:
         raise InputError(f"index {access.index_url} does not exist (see 'devpi use -l')")
     if response.status_code != 200:
         raise InputError(f"devpi answered {response.status_code} {response.reason} for {access.index_url}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The plain cause of a connection failure ("Connection refused"), not urllib3's retry text."""
+    causes = [exc]
+    while causes[-1].__cause__ or causes[-1].__context__:
+        causes.append(causes[-1].__cause__ or causes[-1].__context__)  # type: ignore[arg-type]
+        if len(causes) > 10:
+            break
+    for cause in reversed(causes):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        if isinstance(
+            cause, (requests.exceptions.ProxyError, requests.exceptions.SSLError, requests.Timeout)
+        ):
+            return type(cause).__name__.replace("Error", " error").strip().lower()
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^')\]]+)", text) or re.search(
+        r"(Connection refused|timed out|Name or service not known)", text
+    )
+    return found.group(1) if found else text.splitlines()[0][:120]
 
 
 def server_state(access: IndexAccess) -> str | None:

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
+from packaging.utils import canonicalize_name
 
 from . import lock, pyproject, report
 from .access import IndexAccess, preflight
 from .cache import Cache
 from .errors import InputError
 from .fetch import FileState
-from .gateway import UNKNOWN_PACKAGE
 from .lock import Lock, is_lock_file
 from .matrix import Target, build_matrix
 from .pipeline import Options, TargetResult, run
@@ -125,9 +125,16 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         )
     _say(hub.line, "")
     _say(hub.line, report.summary(outcome))
-    unknown = [r for r in outcome.results if (r.resolution.error or "").startswith(UNKNOWN_PACKAGE)]
+    unknown = [r for r in outcome.results if r.resolution.unknown_project]
     if unknown:
-        _say(hub.error, f"devpi warmup: {unknown[0].resolution.error} (target {unknown[0].target.name})")
+        first = unknown[0].resolution
+        origins = [
+            line.origin
+            for line in inputs.requirements + inputs.constraints
+            if canonicalize_name(line.requirement.name) == canonicalize_name(first.unknown_project or "")
+        ]
+        where = f"{origins[0]}: " if origins and origins[0] != "command line" else ""
+        _say(hub.error, f"devpi warmup: {where}{first.error} (target {first.target.name})")
         return ExitCode.BAD_INPUT
     return ExitCode.OK if all(result.ok for result in outcome.results) else ExitCode.INCOMPLETE
 

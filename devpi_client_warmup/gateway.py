@@ -41,7 +41,6 @@ from .fetch import TIMEOUT, Store
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
-UNKNOWN_PACKAGE = "unknown package"
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 
 
@@ -119,13 +118,19 @@ class Gateway:
 
     # -- request handling --------------------------------------------------------------------
 
+    def unknown_in(self, pip_error: str) -> str | None:
+        """The project pip's error is about, when the index does not have it."""
+        for name in self.unknown:
+            pattern = rf"No matching distribution found for {re.escape(name)}\b"
+            if re.search(pattern, pip_error, re.IGNORECASE):
+                return name
+        return None
+
     def explain(self, pip_error: str) -> str:
         """pip's error, replaced by the reason when the gateway knows it better."""
-        for name in self.unknown:
-            if re.search(
-                rf"No matching distribution found for {re.escape(name)}\b", pip_error, re.IGNORECASE
-            ):
-                return f"{UNKNOWN_PACKAGE} {name!r}: the index has no such project"
+        name = self.unknown_in(pip_error)
+        if name is not None:
+            return f"unknown package {name!r}: the index has no such project"
         for url, reason in self.failures.items():
             if url.rsplit("/", 1)[-1] in pip_error:
                 return reason

@@ -176,6 +176,7 @@ def _run(
                     resolution = Resolution(target, error=f"unexpected error: {exc!r}")
                 pip_error = resolution.error or ""
                 if resolution.error:
+                    resolution.unknown_project = gateway.unknown_in(resolution.error)
                     resolution.error = access.redact(gateway.explain(resolution.error))
                 urls = [pick.url for pick in resolution.picks]
                 result = TargetResult(resolution, list(probe_pool.map(store.state, urls)))

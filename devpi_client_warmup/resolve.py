@@ -80,6 +80,7 @@ class Resolution:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    unknown_project: str | None = None  # the error is a requirement the index does not have
     resolved_by: str = "pip"  # or "memo" (pip's earlier answer, the index unchanged) or "lock"
     seconds: float = 0.0
 

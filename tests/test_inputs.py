@@ -60,7 +60,8 @@ def test_index_that_does_not_exist(devpi: DevpiScene) -> None:
 def test_unreachable_server(devpi: DevpiScene) -> None:
     devpi.server.stop()
     proc = devpi.warmup("six")
-    assert_bad_input(proc, f"cannot reach devpi at {devpi.server.url}/")
+    assert_bad_input(proc, f"cannot reach devpi at {devpi.server.url}/: Connection refused")
+    assert "Max retries" not in proc.stdout + proc.stderr  # urllib3's retry text is not the cause
 
 
 def test_unknown_package_names_package_and_target(devpi: DevpiScene) -> None:
@@ -83,3 +84,15 @@ def test_missing_client_certificate(devpi: DevpiScene, tmp_path: Path) -> None:
     devpi.client.use(devpi.index_url, "--client-cert", str(cert))
     cert.unlink()
     assert_bad_input(devpi.warmup("six"), f"the client certificate {cert} of 'devpi use' does not exist")
+
+
+def test_misspelled_package_in_a_requirements_file_names_file_and_line(
+    devpi: DevpiScene, tmp_path: Path
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pure-a\npure-bb>=1\n")
+    proc = devpi.warmup("-r", str(requirements), "--python", "3.12", "--platform", "win_amd64")
+    assert_bad_input(
+        proc,
+        f"{requirements}:2: unknown package 'pure-bb': the index has no such project (target 3.12-win_amd64)",
+    )
