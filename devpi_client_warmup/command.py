@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import enum
 import os
+import shutil
 import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -86,11 +88,9 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
     if pinned is not None and not args.quiet:
         _say(hub.info, f"using the lock {pinned.path}: {len(pinned.packages)} releases, no resolution")
     if not args.quiet:
-        _say(
-            hub.info,
-            f"warming {access.simple_url} for {len(targets)} target(s):",
-            ", ".join(t.name for t in targets),
-        )
+        doing = "checking (nothing is fetched into devpi)" if args.check else "warming"
+        names = ", ".join(t.name for t in targets)
+        _say(hub.info, f"{doing} {access.simple_url} for {len(targets)} target(s):", names)
     if args.dryrun:
         _show_dry_run(hub, targets, inputs, pinned, args)
         return ExitCode.OK
@@ -140,16 +140,26 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
 
 
 class Console:
-    """Target lines as targets finish; on a terminal also a live status line."""
+    """Target lines as targets finish; on a terminal also a live line (refreshed every second)
+    naming the targets still resolving and how long each has taken so far."""
 
     def __init__(self, hub: Any, targets: int, *, live: bool, quiet: bool) -> None:
         self.hub, self.targets, self.live, self.quiet = hub, targets, live, quiet
         self.lock = threading.Lock()
-        self.resolved_targets = self.fetched_files = self.fetched_bytes = 0
+        self.done_targets = self.fetched_files = self.fetched_bytes = 0
+        self.resolving: dict[str, float] = {}  # target name -> when it started
+        self._stop = threading.Event()
+        if live:
+            threading.Thread(target=self._tick, daemon=True).start()
+
+    def started(self, target: Target) -> None:
+        with self.lock:
+            self.resolving[target.name] = time.monotonic()
+            self._status()
 
     def resolved(self, result: TargetResult) -> None:
         with self.lock:
-            self.resolved_targets += 1
+            self.resolving.pop(result.target.name, None)
             self._status()
 
     def fetched(self, state: FileState) -> None:
@@ -161,6 +171,7 @@ class Console:
 
     def finished(self, result: TargetResult) -> None:
         with self.lock:
+            self.done_targets += 1
             self._clear()
             if not (self.quiet and result.ok):
                 _say(
@@ -172,17 +183,33 @@ class Console:
     def close(self) -> None:
         with self.lock:
             self._clear()
+            self._stop.set()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self.lock:
+                self._status()
 
     def _status(self) -> None:
-        if self.live:
-            sys.stdout.write(
-                f"\r\x1b[Kresolved {self.resolved_targets}/{self.targets} targets,"
-                f" fetched {self.fetched_files} files ({report.human_bytes(self.fetched_bytes)})"
-            )
+        if not self.live or self._stop.is_set():
+            return
+        now = time.monotonic()
+        line = (
+            f"{self.done_targets}/{self.targets} targets done, fetched {self.fetched_files} files"
+            f" ({report.human_bytes(self.fetched_bytes)})"
+        )
+        if self.resolving:
+            running = sorted(self.resolving.items(), key=lambda item: item[1])
+            line += "; resolving " + ", ".join(f"{name} {now - since:.0f} s" for name, since in running)
+        width = shutil.get_terminal_size().columns - 1
+        try:
+            sys.stdout.write("\r\x1b[K" + (line if len(line) <= width else line[: width - 3] + "..."))
             sys.stdout.flush()
+        except BrokenPipeError:
+            self._stop.set()
 
     def _clear(self) -> None:
-        if self.live:
+        if self.live and not self._stop.is_set():
             sys.stdout.write("\r\x1b[K")
             sys.stdout.flush()
 

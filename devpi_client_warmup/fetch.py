@@ -153,6 +153,11 @@ class Store:
         """URLs of a release's files as the index pages seen so far list them."""
         return [url for url, release in self.project_releases(project) if release == version]
 
+    def fetched_files(self) -> list[FileState]:
+        """Every file this run fetched through devpi (so devpi stores it now), by URL."""
+        with self._lock:
+            return sorted((state for state in self._states.values() if state.fetched), key=lambda f: f.url)
+
     def project_releases(self, project: str) -> list[tuple[str, str]]:
         """(URL, version) of a project's files as the index pages seen so far list them."""
         with self._lock:

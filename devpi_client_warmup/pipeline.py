@@ -6,6 +6,7 @@ targets is fetched once. Each target is reported as soon as its last file is set
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import tempfile
@@ -41,6 +42,16 @@ class Options:
     refuse_builds: bool = False
 
 
+class Status(str, enum.Enum):
+    """How a target ended."""
+
+    OK = "ok"  # every file it needs is stored by devpi (now)
+    COMPLETE = "complete"  # --check: devpi stores every file it needs
+    MISSING = "missing"  # --check: devpi lacks some of its files
+    INCOMPLETE = "incomplete"  # resolved, but some files could not be fetched
+    FAILED = "failed"  # it could not be resolved
+
+
 @dataclass
 class TargetResult:
     """A target's resolution and the state of each file it needs."""
@@ -48,6 +59,7 @@ class TargetResult:
     resolution: Resolution
     files: list[FileState] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # --check: files devpi does not store
+    checked: bool = False  # --check: nothing was fetched
 
     @property
     def target(self) -> Target:
@@ -65,12 +77,14 @@ class TargetResult:
         return not self.problems and not self.missing
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         if self.resolution.error and not self.missing:
-            return "failed"
+            return Status.FAILED
         if self.missing:
-            return "missing"
-        return "incomplete" if self.problems else "ok"
+            return Status.MISSING
+        if self.problems:
+            return Status.INCOMPLETE
+        return Status.COMPLETE if self.checked else Status.OK
 
     @property
     def bytes(self) -> int:
@@ -79,6 +93,8 @@ class TargetResult:
 
 class Progress(Protocol):
     """What the pipeline tells as it goes (called from worker threads)."""
+
+    def started(self, target: Target) -> None: ...
 
     def resolved(self, result: TargetResult) -> None: ...
 
@@ -95,6 +111,7 @@ class Outcome:
     problems: list[str]  # what devpi answered the gateway with, when that went wrong
     external: list[str]
     seconds: float
+    extra: list[FileState] = field(default_factory=list)  # fetched while resolving, needed by no target
 
 
 def run(
@@ -165,6 +182,8 @@ def _run(
 
             def settle(index: int, target: Target) -> None:
                 started = time.monotonic()
+                if not interrupted.is_set():
+                    progress.started(target)
                 try:
                     where = workdir / f"target-{index}"
                     if lock is None:
@@ -179,7 +198,9 @@ def _run(
                     resolution.unknown_project = gateway.unknown_in(resolution.error)
                     resolution.error = access.redact(gateway.explain(resolution.error))
                 urls = [pick.url for pick in resolution.picks]
-                result = TargetResult(resolution, list(probe_pool.map(store.state, urls)))
+                result = TargetResult(
+                    resolution, list(probe_pool.map(store.state, urls)), checked=options.check
+                )
                 for pick, state in zip(resolution.picks, result.files):
                     state.sha256 = state.sha256 or pick.sha256
                 if interrupted.is_set():
@@ -230,6 +251,7 @@ def _run(
         order = {target: index for index, target in enumerate(targets)}
         results.sort(key=lambda result: order[result.target])
         unique = list({f.url: f for result in results for f in result.files}.values())
+        needed = {f.url for f in unique}
         return Outcome(
             results,
             unique,
@@ -237,6 +259,7 @@ def _run(
             list(dict.fromkeys(gateway.errors)),
             sorted(gateway.external),
             0.0,  # set by run()
+            extra=[f for f in store.fetched_files() if f.url not in needed],
         )
 
 

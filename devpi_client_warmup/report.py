@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .pipeline import Outcome, TargetResult
+from .pipeline import Outcome, Status, TargetResult
 
 
 def human_bytes(size: int) -> str:
@@ -28,29 +28,50 @@ def target_line(result: TargetResult) -> str:
 
 def _status_line(result: TargetResult) -> str:
     name = result.target.name
-    if result.status == "failed":
-        return f"{name}: FAILED: {result.problems[0]}"
-    if result.status == "missing":
-        return f"{name}: MISSING {len(result.missing)} file(s): {', '.join(result.missing)}"
     count = f"{len(result.files)} files, {human_bytes(result.bytes)}"
-    if result.status == "incomplete":
+    if result.status is Status.FAILED:
+        return f"{name}: FAILED: {result.problems[0]}"
+    if result.status is Status.MISSING:
+        return f"{name}: missing {len(result.missing)} of {len(result.files)} file(s): {', '.join(result.missing)}"
+    if result.status is Status.INCOMPLETE:
         return f"{name}: INCOMPLETE ({count}): {'; '.join(result.problems)}"
-    return f"{name}: ok ({count})"
+    if result.status is Status.COMPLETE:
+        return f"{name}: complete ({count}, all stored by devpi)"
+    how = []
+    if result.resolution.resolved_by == "memo":
+        how.append("pip's earlier answer reused: the index pages are unchanged")
+    if result.files and all(f.cached_before for f in result.files):
+        how.append("everything was stored already")
+    return f"{name}: ok ({count})" + (f"; {', '.join(how)}" if how else "")
 
 
 def summary(outcome: Outcome) -> str:
     """The table printed at the end of a run."""
     rows = [("target", "files", "bytes", "status")]
     for result in outcome.results:
-        rows.append((result.target.name, str(len(result.files)), human_bytes(result.bytes), result.status))
+        rows.append(
+            (result.target.name, str(len(result.files)), human_bytes(result.bytes), result.status.value)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     fetched = [f for f in outcome.files if f.fetched]
-    lines.append(
-        f"{len(outcome.files)} unique files, {len(fetched)} fetched"
-        f" ({human_bytes(sum(f.size or 0 for f in fetched))}) in {outcome.seconds:.1f} s"
-    )
+    if outcome.results and all(result.checked for result in outcome.results):
+        stored = sum(1 for f in outcome.files if f.cached_before)
+        lines.append(
+            f"checked {len(outcome.files)} unique files: devpi stores {stored}, lacks"
+            f" {len(outcome.files) - stored}; nothing was fetched into devpi ({outcome.seconds:.1f} s)"
+        )
+    else:
+        lines.append(
+            f"{len(outcome.files)} unique files, {len(fetched)} fetched"
+            f" ({human_bytes(sum(f.size or 0 for f in fetched))}) in {outcome.seconds:.1f} s"
+        )
+    if outcome.extra:
+        lines.append(
+            f"devpi now also stores {len(outcome.extra)} file(s) no target needs (read while resolving):"
+            f" {', '.join(f.filename for f in outcome.extra)}"
+        )
     return "\n".join(lines)
 
 
@@ -65,7 +86,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                 "name": result.target.name,
                 "python": str(result.target.python),
                 "platform": result.target.platform.tag,
-                "status": result.status,
+                "status": result.status.value,
                 "resolved_by": result.resolution.resolved_by,
                 "seconds": round(result.resolution.seconds, 3),
                 "files": [
@@ -90,6 +111,9 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
             for result in outcome.results
         ],
         "notes": outcome.notes,
+        "extra_files": [
+            {"name": f.filename, "url": f.url, "sha256": f.sha256, "size": f.size} for f in outcome.extra
+        ],
         "problems": [f"{r.target.name}: {p}" for r in outcome.results for p in r.problems] + outcome.problems,
         "timings": {"total_seconds": round(outcome.seconds, 3)},
     }

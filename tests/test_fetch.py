@@ -34,6 +34,33 @@ def test_shared_files_are_fetched_once_and_a_rerun_fetches_nothing(
     files = [f for t in second["targets"] for f in t["files"]]
     assert files and all(f["cached_before"] is True and f["fetched"] is False for f in files)
     assert all(f["size"] and f["size"] > 0 for f in files)
+    # a re-run says so, per target
+    second_run = devpi.warmup(*args, check_exit=0, env=env)
+    ok_lines = [line for line in second_run.stdout.splitlines() if ": ok (" in line]
+    assert len(ok_lines) == 6 and all(
+        "pip's earlier answer reused" in line and "everything was stored already" in line for line in ok_lines
+    ), second_run.stdout
+
+
+def test_what_devpi_stores_after_a_run_is_the_report_plus_the_listed_extra_files(
+    devpi: DevpiScene, tmp_path: Path
+) -> None:
+    # pure-a 2.0 needs pure-b>=1, which the constraint rules out: pip reads 2.0's metadata (its
+    # wheel goes through devpi), then backtracks to pure-a 1.0
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("pure-b<1\n")
+    report = tmp_path / "report.json"
+    proc = devpi.warmup("pure-a", "-c", str(constraints), "--python", "3.12", "--platform", LINUX,
+                        "--report", str(report), check_exit=0)  # fmt: skip
+    data = json.loads(report.read_text())
+    warmed = {f["name"] for t in data["targets"] for f in t["files"]}
+    extra = {f["name"] for f in data["extra_files"]}
+    assert warmed == {"pure_a-1.0-py3-none-any.whl"}
+    assert extra == {"pure_a-2.0-py3-none-any.whl"}
+    assert "devpi now also stores 1 file(s) no target needs (read while resolving): pure_a-2.0" in proc.stdout
+    devpi.server.restart(offline=True)  # lists exactly what devpi stores
+    stored = {name for project in ("pure-a", "pure-b") for name in devpi.links(project)}
+    assert stored == warmed | extra
 
 
 def test_bytes_that_do_not_match_the_index_hash_are_rejected(

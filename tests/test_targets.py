@@ -431,9 +431,16 @@ def test_check_after_warming_finds_everything_and_downloads_nothing(scenario: Sc
     assert run.file_gets == {}, f"--check made devpi fetch files upstream: {run.file_gets}"
     assert run.report["check"] is True
     for target in run.report["targets"]:
-        assert (target["status"], target["missing"]) == ("ok", []), target
+        assert (target["status"], target["missing"]) == ("complete", []), target
         assert all(f["cached_before"] and not f["fetched"] for f in target["files"]), target
+        assert run.line(target["name"]).startswith(f"{target['name']}: complete (")
     assert run.target_files() == EXPECTED_MATRIX
+    # it says it is checking, and its summary counts what devpi stores, not fetches
+    assert "checking (nothing is fetched into devpi) http" in run.proc.stdout
+    files = len({f for names in EXPECTED_MATRIX.values() for f in names})
+    assert (
+        f"checked {files} unique files: devpi stores {files}, lacks 0; nothing was fetched" in run.proc.stdout
+    )
 
 
 def test_check_names_what_is_missing_and_still_downloads_nothing(scenario: Scenario) -> None:
@@ -446,20 +453,22 @@ def test_check_names_what_is_missing_and_still_downloads_nothing(scenario: Scena
     statuses = {t["name"]: (t["status"], t["missing"]) for t in run.report["targets"]}
     targets = [f"{python}-{platform}" for python in PYTHONS for platform in CHECK_PLATFORMS]
     assert statuses == {
-        name: (("missing", [PY313PLUS]) if name.startswith("3.13-") else ("ok", [])) for name in targets
+        name: (("missing", [PY313PLUS]) if name.startswith("3.13-") else ("complete", [])) for name in targets
     }
     for name in targets:
         if name.startswith("3.13-"):
-            assert run.line(name) == f"{name}: MISSING 1 file(s): {PY313PLUS}"
+            assert re.fullmatch(rf"{name}: missing 1 of \d+ file\(s\): {PY313PLUS}", run.line(name)), (
+                run.line(name)
+            )
         else:
-            assert run.line(name).startswith(f"{name}: ok (")
+            assert run.line(name).startswith(f"{name}: complete (")
     assert scenario.stored.get("py313plus", set()) == set()  # devpi stores no file of it
 
 
 @pytest.mark.parametrize("cache", ["warm", "cold"])
 def test_check_before_warming_names_every_missing_file(scenario: Scenario, cache: str) -> None:
     """Nothing of the index is stored: ``--check`` lists every file the target needs, whether
-    or not this machine's metadata cache knows the wheels (README: MISSING n file(s): names)."""
+    or not this machine's metadata cache knows the wheels (README: missing n of m file(s): names)."""
     run = scenario.fresh_warm_cache if cache == "warm" else scenario.fresh_cold_cache
     assert run.proc.returncode == 1, describe(run.proc)
     # a cold metadata cache means reading each missing wheel once, around devpi, to resolve on
@@ -469,7 +478,7 @@ def test_check_before_warming_names_every_missing_file(scenario: Scenario, cache
     assert (target["status"], sorted(target["missing"])) == ("missing", sorted(FRESH_MISSING)), describe(
         run.proc
     )
-    assert run.line(f"3.12-{WIN}").startswith(f"3.12-{WIN}: MISSING 4 file(s): ")
+    assert run.line(f"3.12-{WIN}").startswith(f"3.12-{WIN}: missing 4 of 4 file(s): ")
     assert all(files == set() for files in scenario.fresh_stored.values())
 
 
