@@ -321,7 +321,16 @@ def _show_dry_run(
         if inputs.constraints:
             hub.line("constraints:", ", ".join(str(line.requirement) for line in inputs.constraints))
         for target in targets:
-            hub.line(f"{target.name}: pip install --dry-run {' '.join(target.pip_options)}")
+            options = [*inputs.pip_options(), *target.pip_options]
+            hub.line(f"{target.name}: pip install --dry-run {' '.join(options)}")
+    linux = sorted({t.platform.tag for t in targets if t.platform.tag.startswith("manylinux")})
+    if linux:
+        _say(
+            hub.line,
+            f"note: a platform tag is a floor: {linux[0]} is every machine of that glibc or newer, served"
+            " the wheels such a machine accepts; newer machines prefer newer wheels (manylinux_2_28),"
+            " so list each floor of your fleet (--platform linux-mixed = manylinux2014 + manylinux_2_28)",
+        )
     action = "check what devpi stores" if args.check else "fetch every chosen file through devpi"
     hub.line(f"then {action}" + (f" and keep the files in {args.dest}" if args.dest else ""))
 

@@ -32,6 +32,15 @@ ALIASES: dict[str, str] = {
     "macos-x86_64": "macosx_10_13_x86_64",  # Intel, macOS >= 10.13
 }
 
+#: Friendly names of several platforms at once: a fleet of old and new machines of one family.
+#: A platform tag is a floor, so each floor in the fleet is a target of its own: glibc 2.17
+#: machines take manylinux2014 wheels, newer ones prefer the manylinux_2_28 wheels of the
+#: same releases (and newer releases that have only those).
+FLEETS: dict[str, tuple[str, ...]] = {
+    "linux-mixed": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+    "linux-aarch64-mixed": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+}
+
 # PEP 600: the legacy manylinux names are aliases of these glibc versions.
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 _LEGACY_GLIBC = {name: minor for minor, name in _LEGACY_MANYLINUX.items()}
@@ -117,7 +126,7 @@ class Platform:
             raise InputError(
                 f"unknown platform {text!r}: expected a wheel platform tag (manylinux_2_28_x86_64,"
                 " musllinux_1_2_aarch64, macosx_11_0_arm64, win_amd64, ...)"
-                f" or one of: {', '.join(ALIASES)}"
+                f" or one of: {', '.join([*ALIASES, *FLEETS])}"
             )
         arch = match["arch"]
         if match["mac"]:
@@ -238,6 +247,7 @@ def split_values(values: Iterable[str]) -> list[str]:
 def build_matrix(pythons: Sequence[str], platforms: Sequence[str]) -> list[Target]:
     """The product of Python versions and platforms; empty lists mean "this machine"."""
     parsed_pythons = [Python.parse(p) for p in split_values(pythons)] or [Python.running()]
-    parsed_platforms = [Platform.parse(p) for p in split_values(platforms)] or [Platform.running()]
+    expanded = [tag for p in split_values(platforms) for tag in FLEETS.get(p.lower(), (p,))]
+    parsed_platforms = [Platform.parse(p) for p in expanded] or [Platform.running()]
     targets = [Target(py, plat) for py, plat in itertools.product(parsed_pythons, parsed_platforms)]
     return list(dict.fromkeys(targets))

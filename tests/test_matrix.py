@@ -149,3 +149,10 @@ def test_default_target_is_this_interpreter_on_this_machine() -> None:
     if sys.platform == "linux":
         assert not target.platform.tag.startswith("linux_")
         assert target.platform.tag in target.platform.ladder
+
+
+def test_a_fleet_alias_is_one_target_per_floor() -> None:
+    targets = build_matrix(["3.12"], ["linux-mixed", "win_amd64"])
+    assert [t.name for t in targets] == [
+        "3.12-manylinux2014_x86_64", "3.12-manylinux_2_28_x86_64", "3.12-win_amd64",
+    ]  # fmt: skip

@@ -8,9 +8,18 @@ import textwrap
 from pathlib import Path
 from typing import Callable
 
-from tests.support.devpi import DevpiScene, executable, run
+from tests.support.devpi import (
+    ROOT_PASSWORD,
+    DevpiClient,
+    DevpiScene,
+    DevpiServer,
+    clean_env,
+    executable,
+    free_port,
+    run,
+)
 from tests.support.upstream import Upstream
-from tests.support.venvs import pip_install, venv_python_ok
+from tests.support.venvs import pip_command, pip_install, venv_python_ok
 
 LINUX = "manylinux_2_28_x86_64"
 REQUIREMENTS = """\
@@ -137,6 +146,41 @@ def test_dry_run_fetches_nothing(devpi: DevpiScene, upstream: Upstream) -> None:
     upstream.clear_log()
     proc = devpi.warmup("pure-a", "--python", "3.9,3.12", "--platform", "linux,windows", "--dry-run",
                         check_exit=0)  # fmt: skip
-    assert f"3.9-{LINUX}: pip install --dry-run" in proc.stdout
-    assert "3.12-win_amd64: pip install --dry-run" in proc.stdout
+    assert f"3.9-{LINUX}: pip install --dry-run --prefer-binary --implementation cp" in proc.stdout
+    assert "3.12-win_amd64: pip install --dry-run --prefer-binary" in proc.stdout
+    assert "--python-version 3.9.25 " in proc.stdout  # a bare 3.9: the newest patch release
+    assert f"note: a platform tag is a floor: {LINUX} is every machine of that glibc or newer" in proc.stdout
     assert upstream.paths() == []
+
+
+def test_wheelhouse_route_into_a_second_devpi_in_the_closed_network(
+    devpi: DevpiScene, tmp_path: Path, make_venv: Callable[[str], Path]
+) -> None:
+    """README's closed side: --dest DIR, carried over, loaded into a devpi there with
+    ``devpi index -c airgap bases=`` and ``devpi upload --from-dir``; a machine without a
+    compiler installs from it (the sdist builds with the warmed backend)."""
+    wheelhouse = tmp_path / "wheelhouse"
+    devpi.warmup("pure-a", "static-sdist", "--python", "3.12", "--platform", LINUX, "--dest", str(wheelhouse),
+                 check_exit=0)  # fmt: skip
+    assert {p.name for p in wheelhouse.iterdir()} == {
+        "pure_a-2.0-py3-none-any.whl", "pure_b-1.0-py3-none-any.whl", "static_sdist-1.0.tar.gz",
+        "warmup_backend-1.0-py3-none-any.whl", "warmup_backend_helper-1.0-py3-none-any.whl",
+    }  # fmt: skip
+    devpi.server.stop()  # the open side is gone
+
+    closed = DevpiServer(tmp_path / "closed-server", free_port())
+    closed.init()
+    try:
+        closed.start()
+        client = DevpiClient(tmp_path / "closed-client", closed)
+        client.use(closed.url)
+        client.login("root", ROOT_PASSWORD)
+        client.create_index("root/airgap", "bases=")
+        client.use(f"{closed.url}/root/airgap")
+        client.run("upload", "--from-dir", str(wheelhouse))
+        venv = make_venv("3.12")
+        run([*pip_command(venv), "install", "--index-url", f"{closed.url}/root/airgap/+simple/",
+             "pure-a", "static-sdist"], env=clean_env(CC="/bin/false"))  # fmt: skip
+        venv_python_ok(venv, "import pure_a, pure_b, static_sdist")
+    finally:
+        closed.stop()
