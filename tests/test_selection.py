@@ -4,7 +4,7 @@ For each requirement a target gets the newest release with a wheel for it (pip's
 ``--prefer-binary``); sdists only where no release has one. An sdist's dependencies are
 read, not built: its static PEP 643 PKG-INFO, else the METADATA of a wheel of the same
 release, else a legacy sdist's egg-info. The test build backend logs every hook it runs,
-which proves that nothing was built.
+which proves that nothing was built. Both ways of cutting devpi off are installed from.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 from tests.support.devpi import DevpiScene, clean_env, run
 from tests.support.dists import Dists, hook_log
+from tests.support.upstream import Upstream
+from tests.support.venvs import pip_install, venv_python_ok
 
 LINUX = "manylinux_2_28_x86_64"
 BUILD = {"warmup_backend-1.0-py3-none-any.whl", "warmup_backend_helper-1.0-py3-none-any.whl"}
@@ -133,3 +136,20 @@ def test_build_only_where_nothing_can_be_read_named_and_refusable(
     devpi.warmup("newer-sdist", "--prefer-newest", "--only-binary", ":all:", "--python", "3.12",
                  "--platform", LINUX, "--report", str(report), check_exit=0)  # fmt: skip
     assert report_files(report)[f"3.12-{LINUX}"] == {"newer_sdist-1.0-py3-none-any.whl"}
+
+
+def test_devpi_whose_upstream_is_unreachable_lists_more_than_it_stores(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path, make_venv: Callable[[str], Path]
+) -> None:
+    """The second way of cutting devpi off: devpi keeps running, its upstream is gone. It still
+    lists newer-sdist 2.0 (never fetched): pip's rule the index was warmed with,
+    --prefer-binary, installs what devpi holds, while pip's plain rule picks 2.0 and fails."""
+    devpi.warmup("newer-sdist", "pure-a", "--python", "3.12", "--platform", LINUX, check_exit=0)
+    upstream.stop()
+    assert "newer_sdist-2.0.tar.gz" in devpi.links("newer-sdist")  # listed, not stored
+    venv = make_venv("3.12")
+    proc = pip_install(venv, "newer-sdist", index_url=devpi.simple_url, check=False)
+    assert proc.returncode != 0 and "newer_sdist-2.0.tar.gz" in proc.stdout + proc.stderr
+    pip_install(venv, "--prefer-binary", "newer-sdist", "pure-a", index_url=devpi.simple_url)
+    checked = venv_python_ok(venv, "import newer_sdist, pure_a, pure_b; print(newer_sdist.__version__)")
+    assert checked.stdout.strip() == "1.0"
