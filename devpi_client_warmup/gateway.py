@@ -126,15 +126,15 @@ class Gateway:
                 return name
         return None
 
-    def explain(self, pip_error: str) -> str:
-        """pip's error, replaced by the reason when the gateway knows it better."""
-        name = self.unknown_in(pip_error)
+    def explain(self, pip_output: str, error: str) -> str:
+        """A failed pip run's ``error``, replaced by the reason when the gateway knows it better."""
+        name = self.unknown_in(pip_output)
         if name is not None:
             return f"unknown package {name!r}: the index has no such project"
         for url, reason in self.failures.items():
-            if url.rsplit("/", 1)[-1] in pip_error:
+            if url.rsplit("/", 1)[-1] in pip_output:
                 return reason
-        return pip_error
+        return error
 
     def failed_files(self, pip_error: str) -> list[str]:
         """Filenames of files the gateway could not serve that pip's error names."""

@@ -193,10 +193,10 @@ def _run(
                         resolution.seconds = time.monotonic() - started
                 except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
                     resolution = Resolution(target, error=f"unexpected error: {exc!r}")
-                pip_error = resolution.error or ""
+                pip_error = resolution.pip_output or resolution.error or ""
                 if resolution.error:
-                    resolution.unknown_project = gateway.unknown_in(resolution.error)
-                    resolution.error = access.redact(gateway.explain(resolution.error))
+                    resolution.unknown_project = gateway.unknown_in(pip_error)
+                    resolution.error = access.redact(gateway.explain(pip_error, resolution.error))
                 urls = [pick.url for pick in resolution.picks]
                 result = TargetResult(
                     resolution, list(probe_pool.map(store.state, urls)), checked=options.check

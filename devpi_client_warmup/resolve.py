@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,6 +81,7 @@ class Resolution:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    pip_output: str = field(default="", repr=False)  # what pip printed, when it failed
     unknown_project: str | None = None  # the error is a requirement the index does not have
     resolved_by: str = "pip"  # or "memo" (pip's earlier answer, the index unchanged) or "lock"
     seconds: float = 0.0
@@ -105,20 +107,25 @@ class Children:
         self.stopped = False
 
     def run(self, command: list[str], env: dict[str, str]) -> tuple[int, str]:
-        """Run ``command``; its exit code and standard error."""
+        """Run ``command``; its exit code and output."""
         with self._lock:
             if self.stopped:
                 return -signal.SIGTERM, "interrupted"
             process = subprocess.Popen(
-                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                command,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
             )
             self._running.add(process)
         try:
-            _, stderr = process.communicate()
+            output, _ = process.communicate()
         finally:
             with self._lock:
                 self._running.discard(process)
-        return process.returncode, stderr
+        return process.returncode, output
 
     def stop(self) -> None:
         with self._lock:
@@ -319,7 +326,7 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
     report = workdir / "report.json"
     command = [
         sys.executable, "-m", "devpi_client_warmup._pip", "install",
-        "--dry-run", "--ignore-installed", "--quiet", "--no-input", "--no-cache-dir",
+        "--dry-run", "--ignore-installed", "--no-input", "--no-cache-dir",
         "--disable-pip-version-check", "--timeout", str(TIMEOUT + 20), "--report", str(report),
         "--index-url", pip.index.index_url_for(tag), *target.pip_options, "-r", str(requirements),
     ]  # fmt: skip
@@ -339,10 +346,11 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
         DEVPI_WARMUP_MARKERS=json.dumps(target.marker_environment),
         TMPDIR=str(pip_tmp),  # inside the run's folder: removed with it, also on an interrupt
     )
-    returncode, stderr = pip.children.run(command, env)
+    returncode, output = pip.children.run(command, env)
     resolution = Resolution(target)
     if returncode != 0:
-        resolution.error = _pip_error(stderr) or f"pip exited with {returncode}"
+        resolution.pip_output = output
+        resolution.error = pip_failure(output) or f"pip exited with {returncode}"
         return resolution
     for item in json.loads(report.read_text())["install"]:
         info = item["download_info"]
@@ -354,8 +362,34 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
     return resolution
 
 
-def _pip_error(stderr: str) -> str:
-    """pip's error, in as few lines as it takes."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+def pip_failure(output: str) -> str:
+    """The cause of a failed pip run in one sentence that names the package, from pip's output."""
+    lines = [line.strip() for line in output.splitlines()]
+    text = "\n".join(lines)
+    conflict = re.search(
+        r"Cannot install (.+?) because these package versions have conflicting dependencies", text
+    )
+    if conflict:
+        causes = re.search(r"The conflict is caused by:\n((?:.+\n)+)", text + "\n")
+        why = "; ".join(causes.group(1).strip().splitlines()) if causes else conflict.group(1)
+        return _short(f"conflicting requirements: {why}")
+    missing = re.search(r"No matching distribution found for (.+)", text)
+    if missing:
+        versions = re.search(
+            rf"satisfies the requirement {re.escape(missing.group(1))} \(from versions: ([^)]*)\)", text
+        )
+        have = f"; the index has {versions.group(1)}" if versions and versions.group(1) != "none" else ""
+        return _short(f"no file of {missing.group(1)} fits this target{have}")
+    built = re.search(r"Encountered error while generating package metadata\.\n╰─> (\S+)", text)
+    if built:
+        block = re.findall(r"╰─> \[\d+ lines? of output\]\n((?:.*\n)*?)\[end of output\]", text)
+        last = [line for line in block[0].splitlines() if line] if block else []
+        cause = f": {last[-1]}" if last else ""
+        return _short(f"building the metadata of {built.group(1)} on this machine failed{cause}")
     errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
-    return "; ".join(errors or lines[-3:])
+    return _short("; ".join(errors or [line for line in lines if line][-3:]))
+
+
+def _short(text: str, limit: int = 400) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
