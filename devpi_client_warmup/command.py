@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import platformdirs
 from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
 from packaging.utils import canonicalize_name
 
@@ -336,5 +337,5 @@ def _show_dry_run(
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "devpi-client-warmup"
+    """The user's cache folder for this tool (``$XDG_CACHE_HOME/devpi-client-warmup`` on Linux)."""
+    return Path(platformdirs.user_cache_dir("devpi-client-warmup", appauthor=False))

@@ -10,7 +10,6 @@ lock records for that file must equal the index's.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,16 +26,12 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from requests import RequestException
 
+from ._compat import tomllib
 from .errors import FetchError, InputError
 from .fetch import IndexFile
 from .matrix import Target
 from .resolve import Pick, Resolution
 from .sources import Inputs
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 _PYLOCK_RE = re.compile(r"^pylock\.([^.]+\.)?toml$")
 

@@ -6,7 +6,6 @@ import email.parser
 import enum
 import json
 import re
-import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -15,10 +14,7 @@ from typing import Any, Callable
 
 from packaging.version import Version
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from ._compat import tomllib
 
 # pip's fallback for projects without [build-system] (setup.py only); pip before 24.1
 # (23.x is what a fresh CPython 3.9-3.11 venv carries) also asks for wheel

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.dependency_groups import resolve_dependency_groups
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from .errors import InputError
 
@@ -85,7 +87,8 @@ class Inputs:
 
 
 def parse_requirement(text: str, origin: str) -> Requirement:
-    if text.strip().lower().endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
+    is_reference = "@" in text or "://" in text
+    if not is_reference and text.strip().lower().endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
         raise InputError(f"{origin}: {text!r} is a file name; only packages from the index can be warmed")
     try:
         requirement = Requirement(text)
@@ -196,25 +199,19 @@ def project_requirements(
             raise InputError(f"{origin}: no [project.optional-dependencies] extra named {extra!r}")
         specs += _string_list(optional[extra], f"{origin}: optional-dependencies.{extra}")
     for group in groups:
-        specs += _dependency_group(groups_table, group, origin, ())
+        specs += _dependency_group(groups_table, group, origin)
     return specs
 
 
-def _dependency_group(table: Mapping[str, Any], group: str, origin: str, seen: tuple[str, ...]) -> list[str]:
-    """PEP 735: a group's requirements, following ``{include-group = ...}``."""
-    if group not in table:
+def _dependency_group(table: Mapping[str, Any], group: str, origin: str) -> list[str]:
+    """PEP 735: a group's requirements, following ``{include-group = ...}`` (packaging's resolver)."""
+    if canonicalize_name(group) not in {canonicalize_name(name) for name in table}:
         raise InputError(f"{origin}: no [dependency-groups] group named {group!r}")
-    if group in seen:
-        raise InputError(f"{origin}: dependency group {group!r} includes itself")
-    specs: list[str] = []
-    for item in table[group]:
-        if isinstance(item, str):
-            specs.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("include-group"), str):
-            specs += _dependency_group(table, item["include-group"], origin, (*seen, group))
-        else:
-            raise InputError(f"{origin}: invalid entry in dependency group {group!r}: {item!r}")
-    return specs
+    try:
+        return [str(requirement) for requirement in resolve_dependency_groups(table, group)]
+    except Exception as exc:  # noqa: BLE001 - packaging raises an ExceptionGroup of its findings
+        causes = getattr(exc, "exceptions", None) or [exc]
+        raise InputError(f"{origin}: dependency group {group!r}: {causes[0]}") from None
 
 
 def _string_list(value: Any, where: str) -> list[str]:

@@ -118,7 +118,7 @@ def test_pyproject_table_with_project_dependencies_extras_and_groups(tmp_path: P
         [project.optional-dependencies]
         fast = ["orjson"]
         [dependency-groups]
-        test = ["pytest", {include-group = "lint"}]
+        Test = ["pytest", {include-group = "lint"}]  # group names are normalised (PEP 735)
         lint = ["ruff"]
         [tool.devpi-warmup]
         platform = ["win_amd64"]
@@ -158,6 +158,12 @@ def test_pyproject_table_requirements_are_relative_to_the_file(tmp_path: Path) -
             "[tool.devpi-warmup]\npython = ['3.12']\nextras = ['nope']\n",
             r"no \[project.optional-dependencies\] extra named 'nope'",
         ),
+        (
+            "[dependency-groups]\na = [{include-group = 'b'}]\nb = [{include-group = 'A'}]\n"
+            "[tool.devpi-warmup]\npython = ['3.12']\ngroups = ['a']\n",
+            r"dependency group 'a': Cyclic dependency group include",
+        ),
+        ("[tool.devpi-warmup]\npython = ['3.12']\ngroups = ['nope']\n", r"no \[dependency-groups\] group named 'nope'"),
     ],
 )
 def test_bad_pyproject_tables(tmp_path: Path, text: str | None, message: str) -> None:
