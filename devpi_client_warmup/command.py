@@ -105,6 +105,7 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         dest=Path(args.dest).expanduser() if args.dest else None,
         check=args.check,
         jobs=args.jobs,
+        downloads=args.download_jobs,
         cache=cache,
         refuse_builds=args.refuse_builds,
     )
@@ -260,8 +261,8 @@ def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:
         raise InputError(
             f"no writable temporary directory ({tempfile.gettempdir()}: {exc.strerror}); set TMPDIR"
         ) from None
-    if args.jobs < 1:
-        raise InputError("--jobs must be at least 1")
+    if args.jobs < 1 or args.download_jobs < 1:
+        raise InputError("--jobs and --download-jobs must be at least 1")
     return build_matrix(pythons, platforms), inputs, pinned
 
 

@@ -37,7 +37,8 @@ _PROBES = 8  # cache probes at once (waiting on devpi, not on the CPU)
 class Options:
     dest: Path | None = None
     check: bool = False
-    jobs: int = 4
+    jobs: int = 4  # targets resolved at once (each a pip process: CPU and memory)
+    downloads: int = 8  # files fetched at once (waiting on the network, not on the CPU)
     cache: Cache = field(default_factory=lambda: Cache(None))
     refuse_builds: bool = False
 
@@ -160,7 +161,7 @@ def _run(
             Gateway(
                 access, store, workdir, check=options.check, refuse_builds=options.refuse_builds
             ) as gateway,
-            ThreadPoolExecutor(options.jobs, thread_name_prefix="fetch") as fetch_pool,
+            ThreadPoolExecutor(options.downloads, thread_name_prefix="fetch") as fetch_pool,
             ThreadPoolExecutor(_PROBES, thread_name_prefix="probe") as probe_pool,
         ):
             netrc = workdir / "netrc"

@@ -86,7 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="FILE", default=None, help="write a JSON report to FILE")
     parser.add_argument(
         "--jobs", metavar="N", type=int, default=min(8, os.cpu_count() or 1),
-        help="targets resolved and files fetched in parallel (default: %(default)s)",
+        help="targets resolved in parallel, one pip process each (default: the CPUs, at most 8: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--download-jobs", metavar="N", type=int, default=8,
+        help="files fetched through devpi in parallel (network-bound; default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--pre", action="store_true", help="include pre-releases and development versions")
     parser.add_argument(

@@ -139,3 +139,20 @@ def test_a_rerun_reuses_pip_answers_until_the_index_changes(
     third = warm("third")
     assert {t["resolved_by"] for t in third["targets"]} == {"pip"}
     assert all("pure_a-3.0-py3-none-any.whl" in {f["name"] for f in t["files"]} for t in third["targets"])
+
+
+def test_downloads_run_wider_than_jobs(devpi: DevpiScene, upstream: Upstream) -> None:
+    """--download-jobs, not --jobs, sets how many files are fetched at once. The metadata of
+    every wheel is in the cache after a first run, so a second index (its own mirror of the
+    same upstream) resolves without bodies and then fetches every file at once."""
+    args = ("pure-a", "needs-win", "needs-old-py", "natpkg", "--python", "3.9", "--platform", "win_amd64")
+    devpi.warmup(*args, check_exit=0)
+    devpi.client.create_index(
+        "alice/upstream2", "type=mirror", f"mirror_url={upstream.url}", "mirror_cache_expiry=0"
+    )
+    devpi.client.create_index("alice/dev2", "bases=alice/upstream2")
+    upstream.file_delay = 1.0
+    upstream.max_active = 0
+    proc = devpi.warmup(*args, "--index", "alice/dev2", "--jobs", "1", "--download-jobs", "6", check_exit=0)
+    assert "7 unique files, 7 fetched" in proc.stdout, proc.stdout
+    assert upstream.max_active >= 4, upstream.max_active  # one target, files fetched side by side

@@ -159,11 +159,16 @@ def test_pyproject_table_requirements_are_relative_to_the_file(tmp_path: Path) -
             r"no \[project.optional-dependencies\] extra named 'nope'",
         ),
         (
-            "[dependency-groups]\na = [{include-group = 'b'}]\nb = [{include-group = 'A'}]\n"
-            "[tool.devpi-warmup]\npython = ['3.12']\ngroups = ['a']\n",
+            (
+                "[dependency-groups]\na = [{include-group = 'b'}]\nb = [{include-group = 'A'}]\n"
+                "[tool.devpi-warmup]\npython = ['3.12']\ngroups = ['a']\n"
+            ),
             r"dependency group 'a': Cyclic dependency group include",
         ),
-        ("[tool.devpi-warmup]\npython = ['3.12']\ngroups = ['nope']\n", r"no \[dependency-groups\] group named 'nope'"),
+        (
+            "[tool.devpi-warmup]\npython = ['3.12']\ngroups = ['nope']\n",
+            r"no \[dependency-groups\] group named 'nope'",
+        ),
     ],
 )
 def test_bad_pyproject_tables(tmp_path: Path, text: str | None, message: str) -> None:

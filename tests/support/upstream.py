@@ -102,6 +102,8 @@ class Upstream:
         self.requests: list[tuple[str, str]] = []
         self._completed: Counter[str] = Counter()
         self._faults: dict[str, tuple[str, int]] = {}
+        self.file_delay = 0.0  # seconds every file body waits before it is sent (a slow link)
+        self.active = self.max_active = 0  # file bodies being sent now, and the most at once
         self._meta_cache: dict[tuple[str, float, int], DistFile] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -350,6 +352,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault[1], b"injected failure\n", "text/plain", head)
             return
         body = path.read_bytes()
+        with self.upstream._lock:
+            self.upstream.active += 1
+            self.upstream.max_active = max(self.upstream.max_active, self.upstream.active)
+        try:
+            time.sleep(self.upstream.file_delay)
+        finally:
+            with self.upstream._lock:
+                self.upstream.active -= 1
         if kind == "corrupt":
             body = bytes(b ^ 0xFF for b in body)
         self.send_response(200)
