@@ -21,12 +21,14 @@ import html
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
@@ -74,8 +76,7 @@ class Gateway:
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         # a short poll: shutting down waits for the next one
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
@@ -258,6 +259,16 @@ class Gateway:
             raise FetchError(self.refused[file_url])
         state = self.store.state(file_url)
         return self.store.spool(state, around_devpi=self.check and not state.cached_before)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A pip process that closes its connection between requests is no error; anything
+        else is a bug of the gateway, which pip then reports as a failed request."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class NoMetadata(Exception):

@@ -12,7 +12,14 @@ from typing import Callable
 import pytest
 
 from tests.support.authproxy import AuthProxy, LockedScene, setup_locked_scene
-from tests.support.devpi import DevpiClient, DevpiScene, DevpiServer, free_port, setup_scene
+from tests.support.devpi import (
+    DevpiClient,
+    DevpiScene,
+    DevpiServer,
+    free_port,
+    remove_scene,
+    setup_shared_scene,
+)
 from tests.support.dists import Dists, standard_dists
 from tests.support.upstream import Upstream
 from tests.support.venvs import PYENV_VERSIONS, create_venv
@@ -45,15 +52,29 @@ def upstream(tmp_path: Path, dists: Dists) -> Iterator[Upstream]:
         yield index
 
 
-@pytest.fixture
-def devpi(tmp_path: Path, upstream: Upstream) -> Iterator[DevpiScene]:
-    """Fresh devpi-server: alice/upstream mirrors ``upstream``, alice/dev in use."""
-    server = DevpiServer(tmp_path / "devpi-server", free_port())
+@pytest.fixture(scope="session")
+def shared_devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    """One devpi-server for the tests of a session that need no server of their own."""
+    server = DevpiServer(tmp_path_factory.mktemp("devpi-server"), free_port())
     server.init()
+    server.start()
     try:
-        yield setup_scene(server, DevpiClient(tmp_path / "devpi-client", server), upstream.url)
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def devpi(tmp_path: Path, upstream: Upstream, shared_devpi_server: DevpiServer) -> Iterator[DevpiScene]:
+    """The shared devpi-server, online: a fresh alice/upstream mirrors ``upstream``, a fresh
+    alice/dev inherits it and is in use (alice and her indexes are removed afterwards; a test
+    may stop the server or restart it offline, and it is started online again)."""
+    client = DevpiClient(tmp_path / "devpi-client", shared_devpi_server)
+    scene = setup_shared_scene(shared_devpi_server, client, upstream.url)
+    try:
+        yield scene
+    finally:
+        remove_scene(scene)
 
 
 GATE_AUTH = ("gate", "gate-pw-7x")  # the HTTP Basic credentials of the proxy in ``gated_devpi``

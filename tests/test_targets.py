@@ -293,7 +293,7 @@ def test_every_target_is_ok_and_its_report_lists_exactly_its_files(scenario: Sce
         (scenario.musl, EXPECTED_MUSL),
     ):
         assert run.proc.returncode == 0, describe(run.proc)
-        assert "Traceback" not in run.output
+        assert "Traceback" not in run.output, run.output
         for target in expected:
             assert run.line(target).startswith(f"{target}: ok ("), describe(run.proc)
         assert run.target_files() == expected

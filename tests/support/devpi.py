@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -302,6 +303,55 @@ def create_user_and_indexes(scene: DevpiScene) -> None:
         scene.mirror_index, "type=mirror", f"mirror_url={scene.mirror_url}", "mirror_cache_expiry=0"
     )
     client.create_index(scene.dev_index, f"bases={scene.mirror_index}", "volatile=True")
+
+
+def rest(
+    server: DevpiServer, method: str, path: str, body: Any = None, auth: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """A call of devpi-server's JSON API (what ``devpi`` does, without starting a process)."""
+    headers = {"Accept": "application/json"}
+    if auth is not None:
+        headers["X-Devpi-Auth"] = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    response = requests.request(method, server.url + path, json=body, headers=headers, timeout=60)
+    assert response.status_code in (200, 201), f"{method} {path}: {response.status_code} {response.text}"
+    return dict(response.json()) if response.content else {}
+
+
+def rest_login(server: DevpiServer, user: str, password: str) -> tuple[str, str]:
+    """(user, token) for ``X-Devpi-Auth``."""
+    return user, str(
+        rest(server, "POST", "/+login", {"user": user, "password": password})["result"]["password"]
+    )
+
+
+def setup_shared_scene(server: DevpiServer, client: DevpiClient, mirror_url: str) -> DevpiScene:
+    """On a running server shared between tests: the scene's user and indexes over the REST API,
+    then ``devpi use`` and ``devpi login`` (the client state the command reads)."""
+    scene = DevpiScene(server=server, client=client, mirror_url=mirror_url)
+    root = rest_login(server, "root", ROOT_PASSWORD)
+    rest(server, "PUT", f"/{scene.user}", {"password": scene.password, "email": DEFAULT_EMAIL}, root)
+    user = rest_login(server, scene.user, scene.password)
+    mirror = {"type": "mirror", "mirror_url": mirror_url, "mirror_cache_expiry": 0}
+    rest(server, "PUT", f"/{scene.mirror_index}", mirror, user)
+    rest(
+        server,
+        "PUT",
+        f"/{scene.dev_index}",
+        {"type": "stage", "bases": [scene.mirror_index], "volatile": True},
+        user,
+    )
+    client.use(scene.index_url)
+    client.login(scene.user, scene.password)
+    return scene
+
+
+def remove_scene(scene: DevpiScene) -> None:
+    """Leave the shared server as the next test expects it: online, without the scene's user."""
+    server = scene.server
+    if not server.running or server.offline:
+        server.stop()
+        server.start()
+    rest(server, "DELETE", f"/{scene.user}", auth=rest_login(server, "root", ROOT_PASSWORD))
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = "") -> None:
