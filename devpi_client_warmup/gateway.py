@@ -5,8 +5,10 @@ password (handed over in a private netrc file) and the gateway adds devpi's cred
 The gateway also
 
 * fetches each index page once per run and shares it between all targets;
-* advertises PEP 658 core metadata for every wheel and serves it from a content-addressed
-  cache, so pip resolves without downloading wheels, and a re-run transfers no file bodies;
+* advertises PEP 658 core metadata for every file and serves it from a content-addressed
+  cache, else from devpi's own PEP 658 metadata where devpi offers it (``--enable-core-metadata``
+  and, for mirrors, ``mirror_provides_core_metadata``), else read from the file: pip resolves
+  without downloading wheels, and a re-run transfers no file bodies;
 * probes devpi's cache state of each file *before* anything transfers it, so ``--check``
   and the report's "cached before" are exact;
 * streams the files pip does download (sdists, wheels without cached metadata) through devpi,
@@ -73,6 +75,7 @@ class Gateway:
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
         self._password = secrets.token_urlsafe(24)
         self._pages: dict[str, _Page] = {}
+        self._devpi_metadata: set[str] = set()  # files devpi offers PEP 658 metadata for
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -194,7 +197,9 @@ class Gateway:
                 self.store.learn(file_url, fragment[len("sha256=") :])
             gateway_url = self.url + absolute[len(self.origin) :]
             tag = tag[: href.start(2)] + html.escape(gateway_url) + tag[href.end(2) :]
-            if "data-core-metadata" not in tag and "data-dist-info-metadata" not in tag:
+            if "data-core-metadata" in tag or "data-dist-info-metadata" in tag:
+                self._devpi_metadata.add(file_url)  # devpi serves FILE.metadata (PEP 658)
+            else:
                 tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
             return tag
 
@@ -211,14 +216,23 @@ class Gateway:
                 return cached
             if not file_url.endswith(".whl"):
                 return self._sdist_metadata(file_url)
-            state = self.store.state(file_url)
-            if self.check and not state.cached_before:
-                upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
-                if upstream is not None:
-                    return upstream
-            data = _wheel_metadata(self.spooled(file_url))  # verified against the index's sha256
+            data = self._devpi_core_metadata(file_url) if file_url in self._devpi_metadata else None
+            if data is None:
+                state = self.store.state(file_url)
+                if self.check and not state.cached_before:
+                    upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
+                    if upstream is not None:
+                        return upstream
+                data = _wheel_metadata(self.spooled(file_url))  # verified against the index's sha256
             self.store.remember(file_url, Kind.METADATA, data)
             return data
+
+    def _devpi_core_metadata(self, file_url: str) -> bytes | None:
+        """A wheel's METADATA as devpi serves it (PEP 658): without the wheel's body, and without
+        devpi storing the wheel (a mirror with ``mirror_provides_core_metadata`` streams it from
+        its upstream). None if devpi does not answer with it."""
+        response = self.store.http().get(file_url + ".metadata", timeout=TIMEOUT)
+        return response.content if response.status_code == 200 and response.content else None
 
     def _sdist_metadata(self, file_url: str) -> bytes:
         """An sdist's metadata without running its code: its PKG-INFO if static (PEP 643), else

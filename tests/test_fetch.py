@@ -156,3 +156,40 @@ def test_downloads_run_wider_than_jobs(devpi: DevpiScene, upstream: Upstream) ->
     proc = devpi.warmup(*args, "--index", "alice/dev2", "--jobs", "1", "--download-jobs", "6", check_exit=0)
     assert "7 unique files, 7 fetched" in proc.stdout, proc.stdout
     assert upstream.max_active >= 4, upstream.max_active  # one target, files fetched side by side
+
+
+def test_with_devpi_core_metadata_resolution_waits_for_no_wheel_body(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path
+) -> None:
+    """devpi-server --enable-core-metadata and a mirror with mirror_provides_core_metadata: the
+    gateway takes each wheel's METADATA from devpi, so resolving reads no wheel body (--check
+    moves none at all), and a target is resolved while a large wheel is still streaming."""
+    upstream.core_metadata = True
+    devpi.client.create_index("alice/meta-upstream", "type=mirror", f"mirror_url={upstream.url}",
+                              "mirror_cache_expiry=0", "mirror_provides_core_metadata=True")  # fmt: skip
+    devpi.client.create_index("alice/meta", "bases=alice/meta-upstream")
+    args = (
+        "pure-a",
+        "needs-win",
+        "natpkg",
+        "--python",
+        "3.12",
+        "--platform",
+        "win_amd64",
+        "--index",
+        "alice/meta",
+    )
+    upstream.clear_log()
+    devpi.warmup(*args, "--check", check_exit=1)
+    assert [path for path in upstream.paths() if path.endswith(".whl")] == []
+    assert upstream.paths("METADATA"), "devpi never asked the upstream for PEP 658 metadata"
+
+    big = "natpkg-1.0-cp39-abi3-win_amd64.whl"
+    upstream.slow_files[big] = 6.0
+    report = tmp_path / "report.json"
+    devpi.warmup(*args, "--report", str(report), check_exit=0)
+    data = json.loads(report.read_text())
+    [target] = data["targets"]
+    assert target["seconds"] < 6.0 <= data["timings"]["total_seconds"], data["timings"]
+    names = {f["name"] for f in target["files"]}
+    assert big in names and all(upstream.file_gets(name) == 1 for name in names)

@@ -120,6 +120,7 @@ class DevpiServer:
             "--argon2-memory-cost", "8",
             "--argon2-parallelism", "1",
             "--argon2-time-cost", "1",
+            "--enable-core-metadata",  # PEP 658 where an index provides it (mirror_provides_core_metadata)
         ]  # fmt: skip
         if offline:
             argv.append("--offline-mode")

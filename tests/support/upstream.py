@@ -103,6 +103,8 @@ class Upstream:
         self._completed: Counter[str] = Counter()
         self._faults: dict[str, tuple[str, int]] = {}
         self.file_delay = 0.0  # seconds every file body waits before it is sent (a slow link)
+        self.slow_files: dict[str, float] = {}  # filename -> its own delay (a large file on a slow link)
+        self.core_metadata = False  # serve FILE.whl.metadata (PEP 658) for every wheel
         self.active = self.max_active = 0  # file bodies being sent now, and the most at once
         self._meta_cache: dict[tuple[str, float, int], DistFile] = {}
         self._lock = threading.Lock()
@@ -280,6 +282,38 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", head)
 
+    def _send_slowly(self, filename: str, data: bytes) -> None:
+        """Send ``data`` over the file's delay, a part each second (a client's read timeout
+        sees bytes arriving), counting the bodies on their way."""
+        upstream = self.upstream
+        delay = upstream.slow_files.get(filename, upstream.file_delay)
+        with upstream._lock:
+            upstream.active += 1
+            upstream.max_active = max(upstream.max_active, upstream.active)
+        try:
+            steps = max(1, round(delay))
+            size = -(-len(data) // steps)
+            for step in range(steps):
+                time.sleep(delay / steps)
+                self.wfile.write(data[step * size : (step + 1) * size])
+                self.wfile.flush()
+        finally:
+            with upstream._lock:
+                upstream.active -= 1
+
+    def _core_metadata(self, wheel: str, head: bool) -> None:
+        """PEP 658: a wheel's METADATA, when the upstream serves core metadata at all."""
+        path = self.upstream.root / wheel
+        if not self.upstream.core_metadata or "/" in wheel or not path.is_file():
+            self._send(HTTPStatus.NOT_FOUND, b"no such file\n", "text/plain", head)
+            return
+        self.upstream._log("METADATA", wheel)
+        with zipfile.ZipFile(path) as archive:
+            (member,) = [
+                n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1
+            ]
+            self._send(200, archive.read(member), "application/octet-stream", head)
+
     def _send(self, status: int, body: bytes, ctype: str, head: bool) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -342,6 +376,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, page.encode(), "text/html; charset=utf-8", head)
 
     def _file(self, filename: str, head: bool) -> None:
+        if filename.endswith(".whl.metadata"):
+            self._core_metadata(filename.removesuffix(".metadata"), head)
+            return
         path = self.upstream.root / filename
         if "/" in filename or not path.is_file():
             self._send(HTTPStatus.NOT_FOUND, b"no such file\n", "text/plain", head)
@@ -352,14 +389,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault[1], b"injected failure\n", "text/plain", head)
             return
         body = path.read_bytes()
-        with self.upstream._lock:
-            self.upstream.active += 1
-            self.upstream.max_active = max(self.upstream.max_active, self.upstream.active)
-        try:
-            time.sleep(self.upstream.file_delay)
-        finally:
-            with self.upstream._lock:
-                self.upstream.active -= 1
         if kind == "corrupt":
             body = bytes(b ^ 0xFF for b in body)
         self.send_response(200)
@@ -375,7 +404,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         # Count the GET before its last byte goes out: a client holding the
         # whole body always sees it counted.  Undo if that byte is not sent.
-        self.wfile.write(body[:-1])
+        self._send_slowly(filename, body[:-1])
         self.upstream._count_get(filename, 1)
         try:
             self.wfile.write(body[-1:])
