@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from bench import Run, make_pip, measure, pypi_client, say  # noqa: E402
+from bench import Run, make_pip, measure, pypi_client, say
 
-from tests.support.devpi import clean_env  # noqa: E402
+from tests.support.devpi import clean_env
 
 REQUIREMENTS = "pandas\nrequests\npydantic\nfastapi\n"
 PYTHONS = ("3.9", "3.10", "3.13")
