@@ -235,9 +235,10 @@ def add_builds(
             f" ({', '.join(info.build_requires)}); its dependencies come from {source.value}"
         )
         if _is_compiled(files.filenames(pick.name, pick.version)):
+            needs = ", ".join(sdist.toolchains(info.build_requires)) or "a compiler and headers"
             resolution.warnings.append(
                 f"{pick.name} {pick.version} is a compiled package with no wheel for {target.name}:"
-                " installing it there compiles the sdist (a compiler and headers are needed on the target)"
+                f" installing it there compiles the sdist (the target needs {needs})"
             )
         if info.build_requires in done or len(done) >= _MAX_BUILD_ROUNDS:
             continue

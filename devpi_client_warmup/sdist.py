@@ -8,10 +8,12 @@ import json
 import re
 import tarfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ._compat import tomllib
@@ -43,6 +45,25 @@ class Sdist:
         if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
             raise ValueError("build_requires is not a list of strings")
         return cls(tuple(requires))
+
+
+#: build requirements that tell which toolchain building an sdist needs on the target
+_TOOLCHAINS = {
+    "maturin": "Rust (cargo)", "setuptools-rust": "Rust (cargo)",
+    "cython": "a C compiler", "cffi": "a C compiler", "pybind11": "a C++ compiler", "nanobind": "a C++ compiler",
+    "scikit-build-core": "CMake and a C/C++ compiler", "scikit-build": "CMake and a C/C++ compiler",
+    "cmake": "CMake and a C/C++ compiler", "meson-python": "Meson and a C/C++ compiler (Fortran for some)",
+    "numpy": "a C compiler (NumPy headers)",
+}  # fmt: skip
+
+
+def toolchains(build_requires: Iterable[str]) -> list[str]:
+    """What building an sdist with these build requirements needs, where they tell."""
+    names = [
+        canonicalize_name(re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
+        for requirement in build_requires
+    ]
+    return list(dict.fromkeys(_TOOLCHAINS[name] for name in names if name in _TOOLCHAINS))
 
 
 def inspect(path: Path) -> Sdist:

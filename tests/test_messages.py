@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from devpi_client_warmup.resolve import pip_failure
+from devpi_client_warmup.sdist import toolchains
 from tests.support._distwriter import write_sdist
 from tests.support.devpi import clean_env
 from tests.support.dists import make_wheel
@@ -71,3 +72,11 @@ def test_long_causes_are_cut_at_a_word() -> None:
     long = "ERROR: " + " ".join(["word"] * 200)
     cause = pip_failure(long)
     assert len(cause) <= 404 and cause.endswith(" ...") and "wor ..." not in cause
+
+
+def test_a_compiled_sdist_names_the_toolchain_its_build_requirements_need() -> None:
+    assert toolchains(["maturin>=1,<2"]) == ["Rust (cargo)"]
+    assert toolchains(["setuptools", "Cython>=3", "numpy; python_version >= '3.9'"]) == [
+        "a C compiler", "a C compiler (NumPy headers)",
+    ]  # fmt: skip
+    assert toolchains(["setuptools>=40.8.0", "wheel"]) == []  # nothing tells: the generic warning
