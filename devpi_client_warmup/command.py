@@ -115,6 +115,9 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         console.close()
     if args.report:
         report.write_json(Path(args.report), report.as_json(outcome, access.simple_url, args.check))
+    if args.pin_dir and not args.check:
+        pins = report.write_pins(Path(args.pin_dir).expanduser(), outcome)
+        _say(hub.info, f"wrote {len(pins)} hash-pinned requirements file(s) to {args.pin_dir}")
     for note in outcome.notes if not args.quiet else []:
         _say(hub.warn, f"note: {note}")
     for problem in outcome.problems:
@@ -254,6 +257,8 @@ def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:
         _check_writable("--dest", Path(args.dest).expanduser(), folder=True)
     if args.report:
         _check_writable("--report", Path(args.report).expanduser(), folder=False)
+    if args.pin_dir:
+        _check_writable("--pin-dir", Path(args.pin_dir).expanduser(), folder=True)
     try:
         with tempfile.TemporaryDirectory(prefix="devpi-warmup-"):
             pass
@@ -325,6 +330,12 @@ def _show_dry_run(
         for target in targets:
             options = [*inputs.pip_options(), *target.pip_options]
             hub.line(f"{target.name}: pip install --dry-run {' '.join(options)}")
+        patches = sorted({t.python.full_version for t in targets if t.python.micro is None})
+        if patches:
+            hub.line(
+                f"note: markers and Requires-Python see python_full_version {', '.join(patches)}: a bare"
+                " 3.X is its newest patch release; give --python 3.X.Y for machines kept at an older one"
+            )
     linux = sorted({t.platform.tag for t in targets if t.platform.tag.startswith("manylinux")})
     if linux:
         _say(

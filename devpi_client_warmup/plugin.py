@@ -76,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also keep every file in DIR (a wheelhouse); files already there with the right hash are kept",
     )  # fmt: skip
     parser.add_argument(
+        "--pin-dir", metavar="DIR", default=None,
+        help="write DIR/<target>.txt for each warmed target: its releases, hash-pinned, for"
+        " 'pip install --require-hashes -r DIR/<target>.txt' on that target",
+    )  # fmt: skip
+    parser.add_argument(
         "--check", action="store_true",
         help="download nothing: report, per target, the files devpi does not store yet; exit 1 if any",
     )  # fmt: skip

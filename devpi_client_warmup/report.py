@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cache import write_atomically
 from .pipeline import Outcome, Status, TargetResult
 
 
@@ -121,3 +122,22 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_pins(folder: Path, outcome: Outcome) -> list[Path]:
+    """``folder/<target>.txt`` for each target that is ok: every release it installs, pinned
+    with the sha256 of the warmed file (``pip install --require-hashes -r``); the files written."""
+    written = []
+    for result in outcome.results:
+        if result.status is not Status.OK:
+            continue
+        lines = [
+            f"{pick.name}=={pick.version} --hash=sha256:{state.sha256}"
+            for pick, state in zip(result.resolution.picks, result.files)
+            if pick.role == "install" and state.sha256
+        ]
+        path = folder / f"{result.target.name}.txt"
+        header = f"# devpi warmup: what {result.target.name} installs, as warmed; pip install --require-hashes -r {path.name}\n"
+        write_atomically(path, [header.encode(), *(line.encode() + b"\n" for line in sorted(lines))])
+        written.append(path)
+    return written

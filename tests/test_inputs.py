@@ -39,6 +39,7 @@ def assert_bad_input(proc: subprocess.CompletedProcess[str], message: str) -> No
         ({}, ["six", "--download-jobs", "0"], "--jobs and --download-jobs must be at least 1"),
         ({}, ["six", "--report", "missing/report.json"], "--report missing/report.json: the folder missing does not exist"),
         ({"wheelhouse": "a file"}, ["six", "--dest", "wheelhouse"], "--dest wheelhouse is not a directory"),
+        ({"pins": "a file"}, ["six", "--pin-dir", "pins"], "--pin-dir pins is not a directory"),
         ({}, ["six-1.17.0-py2.py3-none-any.whl"], "'six-1.17.0-py2.py3-none-any.whl' is a file name"),
         ({}, ["six", "--only-binary", "a b"], "command line: --only-binary 'a b': expected :all:, :none: or a"),
         ({"pyproject.toml": "[tool.devpi-warmup]\npackages = ['six']\nprefer-newest = 'yes'\n"},

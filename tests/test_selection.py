@@ -17,7 +17,7 @@ from typing import Callable
 from tests.support.devpi import DevpiScene, clean_env, run
 from tests.support.dists import Dists, hook_log
 from tests.support.upstream import Upstream
-from tests.support.venvs import pip_install, venv_python_ok
+from tests.support.venvs import pip_command, pip_install, venv_python_ok
 
 LINUX = "manylinux_2_28_x86_64"
 BUILD = {"warmup_backend-1.0-py3-none-any.whl", "warmup_backend_helper-1.0-py3-none-any.whl"}
@@ -144,7 +144,9 @@ def test_devpi_whose_upstream_is_unreachable_lists_more_than_it_stores(
     """The second way of cutting devpi off: devpi keeps running, its upstream is gone. It still
     lists newer-sdist 2.0 (never fetched): pip's rule the index was warmed with,
     --prefer-binary, installs what devpi holds, while pip's plain rule picks 2.0 and fails."""
-    devpi.warmup("newer-sdist", "pure-a", "--python", "3.12", "--platform", LINUX, check_exit=0)
+    pins = tmp_path / "pins"
+    devpi.warmup("newer-sdist", "pure-a", "--python", "3.12", "--platform", LINUX, "--pin-dir", str(pins),
+                 check_exit=0)  # fmt: skip
     upstream.stop()
     assert "newer_sdist-2.0.tar.gz" in devpi.links("newer-sdist")  # listed, not stored
     venv = make_venv("3.12")
@@ -153,3 +155,63 @@ def test_devpi_whose_upstream_is_unreachable_lists_more_than_it_stores(
     pip_install(venv, "--prefer-binary", "newer-sdist", "pure-a", index_url=devpi.simple_url)
     checked = venv_python_ok(venv, "import newer_sdist, pure_a, pure_b; print(newer_sdist.__version__)")
     assert checked.stdout.strip() == "1.0"
+    # --pin-dir: exactly the warmed files, hash-pinned, install with any pip's default rule
+    pinned = (pins / f"3.12-{LINUX}.txt").read_text()
+    assert [line.split(" ")[0] for line in pinned.splitlines()[1:]] == [
+        "newer-sdist==1.0", "pure-a==2.0", "pure-b==1.0",
+    ]  # fmt: skip
+    venv = make_venv("3.12")
+    pip_install(venv, "--require-hashes", "-r", str(pins / f"3.12-{LINUX}.txt"), index_url=devpi.simple_url)
+    venv_python_ok(venv, "import newer_sdist, pure_a, pure_b")
+
+
+GLIBC_217 = "def manylinux_compatible(major, minor, arch):\n    return (major, minor) <= (2, 17)\n"
+
+
+def test_an_old_glibc_target_gets_the_newest_release_with_a_wheel_for_it(
+    devpi: DevpiScene, dists: Dists, tmp_path: Path, make_venv: Callable[[str], Path]
+) -> None:
+    """ladder-pkg 2.0 ships only a manylinux_2_28 wheel and an sdist: a manylinux2014 (glibc
+    2.17) target warms 1.0's manylinux2014 wheel, no backend runs here, the report says why;
+    a venv that behaves like a glibc 2.17 machine without a compiler installs it offline."""
+    hooks_before = hook_log(dists)
+    report = tmp_path / "report.json"
+    devpi.warmup("ladder-pkg", "--python", "3.12", "--platform", "manylinux2014_x86_64",
+                 "--report", str(report), check_exit=0)  # fmt: skip
+    assert hook_log(dists) == hooks_before
+    [target] = json.loads(report.read_text())["targets"]
+    assert {f["name"] for f in target["files"]} == {
+        "ladder_pkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    }
+    [older] = target["older"]
+    assert (older["version"], older["newest"]) == ("1.0", "2.0")
+    assert "2.0 has no wheel for 3.12-manylinux2014_x86_64, only an sdist" in older["reason"]
+    devpi.server.restart(offline=True)
+    venv = make_venv("3.12")
+    site = next((venv / "lib").glob("python3.12/site-packages"))
+    (site / "_manylinux.py").write_text(GLIBC_217)
+    run([*pip_command(venv), "install", "--index-url", devpi.simple_url, "ladder-pkg"],
+        env=clean_env(CC="/bin/false"))  # fmt: skip
+    assert venv_python_ok(venv, "import ladder_pkg; print(ladder_pkg.__version__)").stdout.strip() == "1.0"
+
+
+def test_only_binary_and_no_binary_as_pip_means_them(devpi: DevpiScene, tmp_path: Path) -> None:
+    proc = devpi.warmup("sdist-only", "pure-a", "--only-binary", ":all:", "--python", "3.12", "--platform", LINUX,
+                        check_exit=1)  # fmt: skip
+    [failed] = [line for line in proc.stdout.splitlines() if "FAILED" in line]
+    assert "no file of sdist-only fits this target" in failed, proc.stdout
+    report = tmp_path / "report.json"
+    # pure-b has no sdist, so pure-a 2.0 (which needs it) cannot be had: pip takes pure-a 1.0
+    proc = devpi.warmup("pure-a", "--no-binary", "pure-b", "--python", "3.12", "--platform", LINUX,
+                        "--report", str(report), check_exit=0)  # fmt: skip
+    assert report_files(report)[f"3.12-{LINUX}"] == {"pure_a-1.0-py3-none-any.whl"}
+    assert "older: pure-a 1.0, not the newest 2.0" in proc.stdout
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("--no-binary static-sdist\nstatic-sdist\n")
+    devpi.warmup("-r", str(requirements), "--prefer-newest", "--python", "3.12", "--platform", LINUX,
+                 "--report", str(report), check_exit=0)  # fmt: skip
+    assert report_files(report)[f"3.12-{LINUX}"] == {
+        "static_sdist-1.0.tar.gz",
+        "pure_b-1.0-py3-none-any.whl",
+        *BUILD,
+    }

@@ -149,6 +149,7 @@ def test_dry_run_fetches_nothing(devpi: DevpiScene, upstream: Upstream) -> None:
     assert f"3.9-{LINUX}: pip install --dry-run --prefer-binary --implementation cp" in proc.stdout
     assert "3.12-win_amd64: pip install --dry-run --prefer-binary" in proc.stdout
     assert "--python-version 3.9.25 " in proc.stdout  # a bare 3.9: the newest patch release
+    assert "note: markers and Requires-Python see python_full_version 3.12.12, 3.9.25" in proc.stdout
     assert f"note: a platform tag is a floor: {LINUX} is every machine of that glibc or newer" in proc.stdout
     assert upstream.paths() == []
 

@@ -205,6 +205,7 @@ def standard_dists(dest: Path) -> Dists:
         make_wheel(dest, "py313plus", "1.0", requires_python=">=3.13"),
         make_wheel(dest, "ladder-pkg", "1.0", tag=MANYLINUX_2014),
         make_wheel(dest, "ladder-pkg", "2.0", tag=MANYLINUX_2_28),
+        make_sdist(dest, "ladder-pkg", "2.0", hook_log=dest / HOOK_LOG),  # what a compiler would build
         make_wheel(dest, "ladder-rev", "1.0", tag=MANYLINUX_2_28),
         make_wheel(dest, "ladder-rev", "2.0", tag=MANYLINUX_2014),
         make_wheel(dest, "musl-only", "1.0", tag=MUSLLINUX_1_1),
