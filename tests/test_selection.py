@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from tests.support.devpi import DevpiScene, clean_env, run
-from tests.support.dists import Dists, hook_log
+from tests.support.dists import Dists, hook_log, installed_as_wheel, make_setup_py_sdist
 from tests.support.upstream import Upstream
 from tests.support.venvs import pip_command, pip_install, venv_python_ok
 
@@ -215,3 +215,44 @@ def test_only_binary_and_no_binary_as_pip_means_them(devpi: DevpiScene, tmp_path
         "pure_b-1.0-py3-none-any.whl",
         *BUILD,
     }
+
+
+def test_a_legacy_setup_py_sdist_installs_offline_with_the_pip_of_fresh_venvs_and_the_newest(
+    devpi: DevpiScene, dists: Dists, tmp_path: Path, make_venv: Callable[[str], Path]
+) -> None:
+    """A setup.py project: warmed with setuptools and wheel (pip 23, bundled with CPython 3.9 and
+    3.11, asks for both), it installs offline with those pips (no upgrade) and with the newest,
+    without a compiler. Real build tools: the setuptools and wheel installed here, packed as wheels."""
+    legacy = Upstream(tmp_path / "legacy-upstream")
+    for path in (
+        make_setup_py_sdist(tmp_path / "built", "legacy-real", "1.0", ["pure-b"]),
+        dists["pure_b-1.0-py3-none-any.whl"],
+        installed_as_wheel(tmp_path / "built", "setuptools"),
+        installed_as_wheel(tmp_path / "built", "wheel"),
+    ):
+        legacy.add(path)
+    with legacy:
+        devpi.client.create_index(
+            "alice/legacy-up", "type=mirror", f"mirror_url={legacy.url}", "mirror_cache_expiry=0"
+        )
+        devpi.client.create_index("alice/legacy", "bases=alice/legacy-up")
+        proc = devpi.warmup("legacy-real", "--index", "alice/legacy", "--python", "3.9,3.11,3.13", "--platform", LINUX,
+                            check_exit=0)  # fmt: skip
+        assert "its PKG-INFO and egg-info requires.txt (a legacy sdist: best effort)" in " ".join(
+            proc.stdout.split()
+        )
+        devpi.server.restart(offline=True)
+    index = f"{devpi.server.url}/alice/legacy/+simple/"
+    for python in ("3.9", "3.11"):
+        venv = tmp_path / f"fresh-{python}"
+        run([f"python{python}", "-m", "venv", str(venv)])  # with the pip CPython bundles
+        proc = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
+             "--index-url", index, "legacy-real"],
+            env=clean_env(CC="/bin/false"), capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        venv_python_ok(venv, "import legacy_real, pure_b")
+    venv = make_venv("3.13")
+    run([*pip_command(venv), "install", "--index-url", index, "legacy-real"], env=clean_env(CC="/bin/false"))
+    venv_python_ok(venv, "import legacy_real, pure_b")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ __all__ = [
     "Dists",
     "dist_name",
     "hook_log",
+    "installed_as_wheel",
     "make_backend_wheel",
     "make_legacy_sdist",
     "make_sdist",
+    "make_setup_py_sdist",
     "make_wheel",
     "module_name",
     "normalize",
@@ -123,6 +126,44 @@ def make_legacy_sdist(dest: Path, name: str, version: str, requires_txt: str) ->
         "PKG-INFO": pkg_info.encode(),
         f"{egg_info}/PKG-INFO": pkg_info.encode(),
         f"{egg_info}/requires.txt": requires_txt.encode(),
+    }
+    return write_sdist(dest, name, version, files)
+
+
+def installed_as_wheel(dest: Path, name: str) -> Path:
+    """A wheel of the distribution ``name`` installed here (its package files, metadata and
+    entry points): a real build tool for a hermetic upstream, with no download."""
+    dist = importlib.metadata.distribution(name)
+    files = {}
+    for file in dist.files or ():
+        path = str(file)
+        if path.startswith("..") or "__pycache__" in path or ".dist-info/" in path:
+            continue
+        files[path] = Path(str(file.locate())).read_bytes()
+    entry_points = dist.read_text("entry_points.txt")
+    if entry_points:
+        files[f"{_distwriter.dist_info_name(name, dist.version)}/entry_points.txt"] = entry_points.encode()
+    return _distwriter.write_wheel(
+        dest, name, dist.version, files, requires_python=dist.metadata["Requires-Python"]
+    )
+
+
+def make_setup_py_sdist(dest: Path, name: str, version: str, install_requires: Sequence[str]) -> Path:
+    """A real setup.py sdist as old setuptools made them (no pyproject.toml, PKG-INFO 1.0, the
+    dependencies in egg-info requires.txt), which setuptools builds."""
+    pkg_info = f"Metadata-Version: 1.0\nName: {name}\nVersion: {version}\n\n"
+    egg_info = f"{module_name(name)}.egg-info"
+    setup = (
+        "from setuptools import setup\n"
+        f"setup(name={name!r}, version={version!r}, packages=[{module_name(name)!r}],"
+        f" install_requires={list(install_requires)!r})\n"
+    )
+    files = {
+        "setup.py": setup.encode(),
+        "PKG-INFO": pkg_info.encode(),
+        f"{egg_info}/PKG-INFO": pkg_info.encode(),
+        f"{egg_info}/requires.txt": "".join(f"{r}\n" for r in install_requires).encode(),
+        f"{module_name(name)}/__init__.py": f'__version__ = "{version}"\n'.encode(),
     }
     return write_sdist(dest, name, version, files)
 
