@@ -90,6 +90,7 @@ class Store:
         self._spool.mkdir(parents=True, exist_ok=True)
         self.cache = cache
         self._states: dict[str, FileState] = {}
+        self._releases: dict[str, list[tuple[str, str]]] = {}  # project -> (URL, version) of its files
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pages: dict[str, list[IndexFile] | None] = {}
@@ -104,7 +105,13 @@ class Store:
 
     def _entry(self, url: str) -> FileState:
         with self._lock:
-            return self._states.setdefault(url, FileState(url))
+            state = self._states.get(url)
+            if state is None:
+                state = self._states[url] = FileState(url)
+                release = _release_of(state.filename)
+                if release is not None:  # indexed once: pages list thousands of files
+                    self._releases.setdefault(release[0], []).append((url, release[1]))
+            return state
 
     def learn(self, url: str, sha256: str) -> None:
         """Record a file's sha256 as the index page announces it."""
@@ -161,9 +168,7 @@ class Store:
     def project_releases(self, project: str) -> list[tuple[str, str]]:
         """(URL, version) of a project's files as the index pages seen so far list them."""
         with self._lock:
-            urls = list(self._states)
-        releases = [(url, _release_of(url.rsplit("/", 1)[-1])) for url in urls]
-        return [(url, release[1]) for url, release in releases if release and release[0] == project]
+            return list(self._releases.get(project, ()))
 
     def cached(self, url: str, kind: Kind) -> bytes | None:
         """A fact about a file kept across runs, keyed by its sha256 (so by its content)."""
@@ -218,6 +223,12 @@ class Store:
                     time.sleep(0.5 * 2**attempt)
                     attempt += 1
             return state.spooled
+
+    def read_around_devpi(self, state: FileState) -> Path:
+        """The file from devpi's upstream, verified, for this machine only: devpi does not store
+        it, and the run's record of the file is untouched (a target may still need it stored)."""
+        with state.lock:
+            return self._download(state, around_devpi=True)
 
     def upstream_metadata(self, state: FileState) -> bytes | None:
         """A wheel's PEP 658 metadata from devpi's upstream, if it serves one (--check, around devpi)."""

@@ -18,6 +18,7 @@ The gateway also
 from __future__ import annotations
 
 import base64
+import email.parser
 import hashlib
 import html
 import re
@@ -27,6 +28,8 @@ import sys
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,7 +37,8 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
-from packaging.utils import parse_sdist_filename
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name, parse_sdist_filename
 
 from . import sdist
 from .access import IndexAccess
@@ -45,7 +49,8 @@ from .fetch import TIMEOUT, Store
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
-_TAG = "~"  # /~TAG/... : the pip run a page request comes from
+_TAG = "~"
+_PREFETCH = 8  # index pages read ahead at once (waiting on devpi, not on the CPU)  # /~TAG/... : the pip run a page request comes from
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class Gateway:
         self._password = secrets.token_urlsafe(24)
         self._pages: dict[str, _Page] = {}
         self._devpi_metadata: set[str] = set()  # files devpi offers PEP 658 metadata for
+        self._prefetcher = ThreadPoolExecutor(_PREFETCH, thread_name_prefix="prefetch")
+        self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -92,6 +99,7 @@ class Gateway:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._prefetcher.shutdown(wait=False, cancel_futures=True)
 
     @property
     def url(self) -> str:
@@ -153,6 +161,25 @@ class Gateway:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
 
+    def prefetch(self, projects: Iterable[str]) -> None:
+        """Read these projects' index pages in the background: pip asks for them soon (a
+        requirement, or a dependency in metadata it was just served), and devpi may take seconds
+        per page (refreshing it from its upstream), which pip would otherwise wait for in turn."""
+        simple_path = self.access.simple_url[len(self.origin) :]
+        for project in projects:
+            path = f"{simple_path}{canonicalize_name(project)}/"
+            with self._lock:
+                if path in self._pages or path in self._prefetched:
+                    continue
+                self._prefetched.add(path)
+            self._prefetcher.submit(self._quietly, path)
+
+    def _quietly(self, path: str) -> None:
+        try:
+            self.page(path)
+        except (requests.RequestException, OSError, ValueError):
+            pass  # pip asks again and then hears of it
+
     def page(self, path: str, read_by: str = "") -> _Page:
         """An index page, fetched from devpi once per run, rewritten for pip."""
         if read_by:
@@ -210,6 +237,11 @@ class Gateway:
 
         Raises ``NoMetadata`` for an sdist whose metadata cannot be read without building it.
         """
+        data = self._metadata(file_url)
+        self.prefetch(_dependencies(data))
+        return data
+
+    def _metadata(self, file_url: str) -> bytes:
         with self._lock_for(file_url):
             cached = self.store.cached(file_url, Kind.METADATA)
             if cached is not None:
@@ -266,6 +298,19 @@ class Gateway:
                 continue
         return None
 
+    def body_for_pip(self, file_url: str) -> Path:
+        """A file a pip process downloads. pip resolves from metadata and downloads no wheel, so
+        a wheel it asks for is one a metadata build on this machine installs for itself: read it
+        around devpi where devpi does not store it, so that devpi keeps only what targets need."""
+        if file_url.endswith(".whl"):
+            state = self.store.state(file_url)
+            if not state.cached_before and state.upstream_url and file_url not in self.refused:
+                try:
+                    return self.store.read_around_devpi(state)
+                except (requests.RequestException, FetchError, OSError):
+                    pass  # this machine cannot reach devpi's upstream: through devpi after all
+        return self.spooled(file_url)
+
     def spooled(self, file_url: str) -> Path:
         """A file fetched through devpi (which stores it); in check mode, one devpi does not store
         yet is read from devpi's upstream instead, so that checking changes nothing on devpi."""
@@ -273,6 +318,20 @@ class Gateway:
             raise FetchError(self.refused[file_url])
         state = self.store.state(file_url)
         return self.store.spool(state, around_devpi=self.check and not state.cached_before)
+
+
+def _dependencies(metadata: bytes) -> list[str]:
+    """The projects a core metadata file requires, leaving out those only extras want."""
+    message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+    names = []
+    for value in message.get_all("Requires-Dist", []):
+        try:
+            requirement = Requirement(value)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or "extra" not in str(requirement.marker):
+            names.append(requirement.name)
+    return names
 
 
 class _Server(ThreadingHTTPServer):
@@ -323,7 +382,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 if "/+f/" in path and path.endswith(".metadata"):
                     self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")]))
                 elif "/+f/" in path:
-                    self._send_file(gateway.spooled(devpi_url))
+                    self._send_file(gateway.body_for_pip(devpi_url))
                 else:
                     self._page(gateway.page(path, read_by=tag))
             except NoMetadata:

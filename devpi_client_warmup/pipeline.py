@@ -168,6 +168,8 @@ def _run(
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
             pip = PipRun(gateway, netrc, store)
+            if lock is None:  # every target's pip starts with these pages
+                gateway.prefetch(line.requirement.name for line in inputs.requirements)
 
             def fetch_once(state: FileState) -> Future[None]:
                 with guard:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -180,6 +181,9 @@ def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, f
     return add_builds(resolution, inputs, pip, workdir, files)
 
 
+_version = functools.lru_cache(maxsize=None)(Version)  # a project page lists each version many times
+
+
 def older_releases(resolution: Resolution, policy: Inputs, files: Files) -> list[Older]:
     """The picks older than their project's newest release on the index, each with the reason."""
     accepted = set(resolution.target.tags)
@@ -187,7 +191,7 @@ def older_releases(resolution: Resolution, policy: Inputs, files: Files) -> list
     for pick in resolution.picks:
         releases: dict[Version, list[str]] = {}
         for url, version in files.project_releases(pick.name):
-            parsed = Version(version)
+            parsed = _version(version)
             if policy.pre or not parsed.is_prerelease:
                 releases.setdefault(parsed, []).append(url.rsplit("/", 1)[-1])
         newest = max(releases, default=None)

@@ -256,3 +256,22 @@ def test_a_legacy_setup_py_sdist_installs_offline_with_the_pip_of_fresh_venvs_an
     venv = make_venv("3.13")
     run([*pip_command(venv), "install", "--index-url", index, "legacy-real"], env=clean_env(CC="/bin/false"))
     venv_python_ok(venv, "import legacy_real, pure_b")
+
+
+def test_what_a_metadata_build_here_installs_for_itself_is_not_kept_by_devpi(
+    devpi: DevpiScene, dists: Dists, tmp_path: Path
+) -> None:
+    """host-build has dynamic metadata and nothing to read it from: its backend runs here, in a
+    build environment for this Linux machine that installs linux-only-helper. The Windows target
+    does not need that wheel, so devpi must not store it (it is read around devpi)."""
+    hooks_before = hook_log(dists)
+    report = tmp_path / "report.json"
+    devpi.warmup(
+        "host-build", "--python", "3.12", "--platform", "win_amd64", "--report", str(report), check_exit=0
+    )
+    assert "prepare_metadata_for_build_wheel host-build" in hook_log(dists)[len(hooks_before) :]
+    data = json.loads(report.read_text())
+    assert report_files(report)["3.12-win_amd64"] == {"host_build-1.0.tar.gz", *BUILD}
+    assert data["extra_files"] == []
+    devpi.server.restart(offline=True)
+    assert devpi.links("linux-only-helper") == {}

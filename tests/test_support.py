@@ -35,7 +35,7 @@ def sha256(data: bytes) -> str:
 
 def test_wheels_have_valid_records(dists: Dists) -> None:
     wheels = [f for f in dists.files if f.suffix == ".whl"]
-    assert len(wheels) == 26
+    assert len(wheels) == 27
     for wheel in wheels:
         name, version, _, tags = parse_wheel_filename(wheel.name)
         with zipfile.ZipFile(wheel) as zf:

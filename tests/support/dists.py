@@ -92,13 +92,15 @@ def make_sdist(
     backend: str = "warmup_backend",
     static: bool = False,
     hook_log: Path | None = None,
+    build_requires: Sequence[str] = (),
 ) -> Path:
     """Write ``{dist_name}-{version}.tar.gz`` built by ``backend`` (PEP 517).
 
     With ``static``, PKG-INFO is core metadata 2.2 without any ``Dynamic`` field:
     PEP 643 static metadata, so its ``Requires-Dist`` is what every build produces.
     """
-    pyproject = f'[build-system]\nrequires = ["{normalize(backend)}"]\nbuild-backend = "{backend}"\n'
+    requires = ", ".join(json.dumps(r) for r in [normalize(backend), *build_requires])
+    pyproject = f'[build-system]\nrequires = [{requires}]\nbuild-backend = "{backend}"\n'
     config: dict[str, object] = {"name": name, "version": version, "dependencies": list(requires_dist)}
     if hook_log is not None:
         config["hook_log"] = str(hook_log)
@@ -263,6 +265,15 @@ def standard_dists(dest: Path) -> Dists:
         make_sdist(dest, "wheel-sibling", "1.0", requires_dist=["pure-b"], hook_log=dest / HOOK_LOG),
         make_wheel(dest, "wheel-sibling", "1.0", tag="cp39-abi3-win_amd64", requires_dist=["pure-b"]),
         make_legacy_sdist(dest, "legacy-sdist", "1.0", 'pure-b\n\n[:sys_platform == "win32"]\nwinonly-dep\n'),
+        # only a build on this (Linux) machine installs linux-only-helper: devpi must not keep it
+        make_sdist(
+            dest,
+            "host-build",
+            "1.0",
+            hook_log=dest / HOOK_LOG,
+            build_requires=['linux-only-helper; sys_platform == "linux"'],
+        ),
+        make_wheel(dest, "linux-only-helper", "1.0"),
         make_wheel(dest, "setuptools", "80.0"),  # stand-ins: what builds legacy-sdist (never installed)
         make_wheel(dest, "wheel", "0.45.1"),
     ]
