@@ -25,6 +25,15 @@ def main() -> int:
     from pip._vendor.packaging import markers
 
     markers.default_environment = lambda: dict(environment)  # type: ignore[assignment,return-value]
+    probe = f'platform_machine == "{environment["platform_machine"]}" and python_full_version == "{environment["python_full_version"]}"'
+    if not markers.Marker(probe).evaluate():  # a pip whose markers no longer ask default_environment
+        import pip
+
+        print(
+            f"ERROR: unsupported pip {pip.__version__}: it does not evaluate markers for the target",
+            file=sys.stderr,
+        )
+        return 3
 
     from pip._internal.cli import cmdoptions
     from pip._internal.cli.main import main as pip_main

@@ -83,6 +83,11 @@ def preflight(access: IndexAccess) -> None:
     except requests.RequestException as exc:
         raise InputError(f"cannot reach devpi at {access.root_url}: {_reason(exc)}") from None
     challenge = response.headers.get("WWW-Authenticate", "")
+    if response.status_code == 401 and challenge.lower().startswith("basic") and access.basic_auth:
+        raise InputError(
+            f"{access.root_url} refused the HTTP basic auth user and password of the 'devpi use' URL"
+            " (401 Unauthorized)"
+        )
     if (
         response.status_code == 401
         and challenge.lower().startswith("basic")

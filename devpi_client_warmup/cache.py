@@ -9,6 +9,7 @@ without a cache (the command says so once).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import os
 import tempfile
@@ -72,6 +73,13 @@ class Cache:
         return self.root / kind.value / key
 
 
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
     """Write ``path`` under a temporary name in its folder, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +87,7 @@ def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
     try:
         with open(handle, "wb") as stream:
             stream.writelines(chunks)
+        os.chmod(name, 0o666 & ~_umask())  # as open() would have made it, not mkstemp's 0600
         os.replace(name, path)
     finally:
         Path(name).unlink(missing_ok=True)

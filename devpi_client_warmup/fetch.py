@@ -224,12 +224,6 @@ class Store:
                     attempt += 1
             return state.spooled
 
-    def read_around_devpi(self, state: FileState) -> Path:
-        """The file from devpi's upstream, verified, for this machine only: devpi does not store
-        it, and the run's record of the file is untouched (a target may still need it stored)."""
-        with state.lock:
-            return self._download(state, around_devpi=True)
-
     def upstream_metadata(self, state: FileState) -> bytes | None:
         """A wheel's PEP 658 metadata from devpi's upstream, if it serves one (--check, around devpi)."""
         if not state.upstream_url:

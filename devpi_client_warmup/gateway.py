@@ -132,7 +132,9 @@ class Gateway:
 
     def unknown_in(self, pip_error: str) -> str | None:
         """The project pip's error is about, when the index does not have it."""
-        for name in self.unknown:
+        with self._lock:
+            unknown = sorted(self.unknown)
+        for name in unknown:
             pattern = rf"No matching distribution found for {re.escape(name)}\b"
             if re.search(pattern, pip_error, re.IGNORECASE):
                 return name
@@ -143,14 +145,17 @@ class Gateway:
         name = self.unknown_in(pip_output)
         if name is not None:
             return f"unknown package {name!r}: the index has no such project"
-        for url, reason in self.failures.items():
+        with self._lock:
+            failures = dict(self.failures)
+        for url, reason in failures.items():
             if url.rsplit("/", 1)[-1] in pip_output:
                 return reason
         return error
 
     def failed_files(self, pip_error: str) -> list[str]:
         """Filenames of files the gateway could not serve that pip's error names."""
-        names = [url.rsplit("/", 1)[-1] for url in self.failures]
+        with self._lock:
+            names = [url.rsplit("/", 1)[-1] for url in self.failures]
         return [name for name in names if name in pip_error]
 
     def authorized(self, header: str | None) -> bool:
@@ -194,10 +199,12 @@ class Gateway:
         url = self.origin + path
         response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=TIMEOUT)
         if response.status_code == 404 and self.access.simple_url in url:
-            self.unknown.add(url[len(self.access.simple_url) :].strip("/"))
+            with self._lock:
+                self.unknown.add(url[len(self.access.simple_url) :].strip("/"))
         if response.status_code != 200:
             if response.status_code in (401, 403) or response.status_code >= 500:
-                self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
+                with self._lock:
+                    self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
             return _Page(response.status_code, "text/plain", None, f"status {response.status_code}")
         body = self._rewrite(url, response.text)
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
@@ -298,19 +305,6 @@ class Gateway:
                 continue
         return None
 
-    def body_for_pip(self, file_url: str) -> Path:
-        """A file a pip process downloads. pip resolves from metadata and downloads no wheel, so
-        a wheel it asks for is one a metadata build on this machine installs for itself: read it
-        around devpi where devpi does not store it, so that devpi keeps only what targets need."""
-        if file_url.endswith(".whl"):
-            state = self.store.state(file_url)
-            if not state.cached_before and state.upstream_url and file_url not in self.refused:
-                try:
-                    return self.store.read_around_devpi(state)
-                except (requests.RequestException, FetchError, OSError):
-                    pass  # this machine cannot reach devpi's upstream: through devpi after all
-        return self.spooled(file_url)
-
     def spooled(self, file_url: str) -> Path:
         """A file fetched through devpi (which stores it); in check mode, one devpi does not store
         yet is read from devpi's upstream instead, so that checking changes nothing on devpi."""
@@ -382,7 +376,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 if "/+f/" in path and path.endswith(".metadata"):
                     self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")]))
                 elif "/+f/" in path:
-                    self._send_file(gateway.body_for_pip(devpi_url))
+                    self._send_file(gateway.spooled(devpi_url))
                 else:
                     self._page(gateway.page(path, read_by=tag))
             except NoMetadata:
@@ -392,9 +386,11 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             except (requests.RequestException, FetchError, OSError, ValueError) as exc:
                 message = gateway.access.redact(str(exc))
                 if "/+f/" in path:
-                    gateway.failures[devpi_url.removesuffix(".metadata")] = message
+                    with gateway._lock:
+                        gateway.failures[devpi_url.removesuffix(".metadata")] = message
                 else:
-                    gateway.errors.append(message)
+                    with gateway._lock:
+                        gateway.errors.append(message)
                 self._reply(502, b"devpi fetch failed")
 
         def _page(self, page: _Page) -> None:

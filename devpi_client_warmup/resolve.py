@@ -31,7 +31,6 @@ from .fetch import TIMEOUT
 from .matrix import Target
 from .sources import Inputs
 
-_MAX_BUILD_ROUNDS = 5
 # All that pip and the build backends it may start get from this process's environment: no
 # credentials (DEVPI_INDEX may hold a password), no PIP_* settings, and no proxies (pip talks
 # only to the gateway on 127.0.0.1; the gateway reaches devpi with the user's proxy settings).
@@ -244,7 +243,7 @@ def add_builds(
                 f"{pick.name} {pick.version} is a compiled package with no wheel for {target.name}:"
                 f" installing it there compiles the sdist (the target needs {needs})"
             )
-        if info.build_requires in done or len(done) >= _MAX_BUILD_ROUNDS:
+        if info.build_requires in done:  # each set once; every new sdist adds work, so this ends
             continue
         done.add(info.build_requires)
         build_inputs = Inputs(pre=policy.pre, formats=policy.formats, prefer_newest=policy.prefer_newest)
@@ -357,6 +356,7 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
         resolution.pip_output = output
         resolution.error = pip_failure(output) or f"pip exited with {returncode}"
         return resolution
+    resolution.warnings += _pip_warnings(output)
     for item in json.loads(report.read_text())["install"]:
         info = item["download_info"]
         hashes = info.get("archive_info", {}).get("hashes", {})
@@ -365,6 +365,16 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
         url = pip.index.devpi_url(info["url"])
         resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=metadata))
     return resolution
+
+
+def _pip_warnings(output: str) -> list[str]:
+    """pip's warnings that matter offline: a yanked release it took, an extra that does not exist."""
+    found = []
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("WARNING:") and ("yanked" in line or "does not provide the extra" in line):
+            found.append(_short(re.sub(r" at \S+", "", line.removeprefix("WARNING: "))))
+    return list(dict.fromkeys(found))
 
 
 def pip_failure(output: str) -> str:

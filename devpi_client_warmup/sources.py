@@ -105,7 +105,7 @@ def parse_requirement(text: str, origin: str) -> Requirement:
 def _logical_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Lines of a requirements file with continuations joined and comments removed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is accepted, as pip does
     except FileNotFoundError:
         raise InputError(f"requirements file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -109,6 +109,13 @@ def test_basic_auth_of_the_proxy_from_devpi_use_url(gated_devpi: LockedScene, tm
     assert all(r.authorization and r.devpi_auth and r.status == 200 for r in records), records
     assert "pure_b-1.0-py3-none-any.whl" in scene.links("pure-b")
 
+    # the gate's password changes: the credentials are in the URL already, so say they were refused
+    proxy.basic_auth = ("gate", "a-new-password")
+    proc = client.run("warmup", "pure-a", "--python", "3.12", "--platform", LINUX, check=False)
+    assert proc.returncode == 2, describe(proc)
+    refused = f"{proxy.url}/ refused the HTTP basic auth user and password of the 'devpi use' URL"
+    assert output_lines(proc) == [f"devpi warmup: {refused} (401 Unauthorized)"]
+
 
 def test_without_the_basic_auth_devpi_use_fails_and_warmup_exits_2(
     gated_devpi: LockedScene, tmp_path: Path

@@ -52,6 +52,14 @@ def test_requirements_file_grammar(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert inputs.notes == [f"{main}:6: ignored --index-url: warmup always uses the devpi index"]
 
 
+def test_a_requirements_file_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_bytes("\ufeffsix\npure-a>=2\n".encode())
+    inputs = Inputs()
+    inputs.read(path)
+    assert [str(line.requirement) for line in inputs.requirements] == ["six", "pure-a>=2"]
+
+
 def test_selection_options_in_requirement_files_and_tables_are_pips(tmp_path: Path) -> None:
     main = write(
         tmp_path / "requirements.txt",

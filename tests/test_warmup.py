@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -114,6 +115,11 @@ def test_dest_keeps_verified_files_and_index_option(
         "pure_b-1.0-py3-none-any.whl",
     ]
     report = json.loads((tmp_path / "report.json").read_text())
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in dest.iterdir()} == {
+        oct(0o666 & ~umask)
+    }  # as cp makes them
     files = {f["name"]: f for f in report["targets"][0]["files"]}
     for path in dest.iterdir():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == files[path.name]["sha256"]
