@@ -9,6 +9,7 @@ lock records for that file must equal the index's.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,51 @@ class Lock:
     path: str
     packages: tuple[Locked, ...]
     requires_python: SpecifierSet | None = None
+    graph: UvGraph | None = field(default=None, compare=False, repr=False)  # uv.lock: edges with markers
+
+
+@dataclass(frozen=True)
+class UvGraph:
+    """uv.lock's dependency edges from the workspace members, markers on the edges: walked once
+    per target (linear in the lock's size), not enumerated as paths."""
+
+    by_name: dict[str, list[dict[str, Any]]]
+    roots: tuple[dict[str, Any], ...]
+
+    def reachable(self, environment: dict[str, str] | None) -> set[tuple[str, str]]:
+        """(name, version) of every registry package reachable on ``environment`` (None: any)."""
+        found: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, tuple[str, ...]]] = set()
+        queue: list[tuple[dict[str, Any], tuple[str, ...]]] = [(root, ()) for root in self.roots]
+        while queue:
+            package, extras = queue.pop()
+            key = (canonicalize_name(package["name"]), str(package.get("version", "")))
+            if (*key, extras) in seen:
+                continue
+            seen.add((*key, extras))
+            if "registry" in package.get("source", {}):
+                found.add(key)
+            edges = list(package.get("dependencies", []))
+            for extra in extras:
+                edges += package.get("optional-dependencies", {}).get(extra, [])
+            for edge in edges:
+                marker = edge.get("marker")
+                if marker and environment is not None and not _edge_applies(marker, environment):
+                    continue
+                candidates = self.by_name.get(canonicalize_name(edge["name"]), [])
+                if "version" in edge:
+                    candidates = [c for c in candidates if c.get("version") == edge["version"]]
+                queue += [(candidate, tuple(sorted(edge.get("extra", [])))) for candidate in candidates]
+        return found
+
+
+@functools.cache
+def _marker(text: str) -> Marker:
+    return Marker(text)
+
+
+def _edge_applies(text: str, environment: dict[str, str]) -> bool:
+    return _marker(text).evaluate({**environment, "extra": ""})
 
 
 class Pages(Protocol):
@@ -135,40 +181,26 @@ def _pylock(path: str, document: dict[str, Any]) -> Lock:
 
 
 def _uv_lock(path: str, document: dict[str, Any]) -> Lock:
-    """uv.lock: follow the dependency edges from the workspace members (markers stay on the edges)."""
+    """uv.lock: the packages reachable from the workspace members; which of them a target takes
+    is decided per target by walking the edges with its markers (``UvGraph``)."""
     by_name: dict[str, list[dict[str, Any]]] = {}
     for package in document.get("package", []):
         by_name.setdefault(canonicalize_name(package["name"]), []).append(package)
     roots = [p for ps in by_name.values() for p in ps if set(p.get("source", {})) & {"editable", "virtual"}]
-    packages: list[Locked] = []
-
-    def visit(package: dict[str, Any], marker: Marker | None, seen: frozenset[tuple[str, str]]) -> None:
-        key = (canonicalize_name(package["name"]), package.get("version", ""))
-        if key in seen:
-            return
-        if "registry" in package.get("source", {}):
-            packages.append(Locked(key[0], key[1], marker, None, _uv_hashes(package)))
-        edges = list(package.get("dependencies", []))
-        for extra in package.get("_extras", ()):
-            edges += package.get("optional-dependencies", {}).get(extra, [])
-        for edge in edges:
-            candidates = by_name.get(canonicalize_name(edge["name"]), [])
-            if "version" in edge:
-                candidates = [c for c in candidates if c.get("version") == edge["version"]]
-            for candidate in candidates:
-                child = dict(candidate, _extras=edge.get("extra", []))
-                visit(child, _and(marker, edge.get("marker")), seen | {key})
-
-    for root in roots:
-        visit(root, None, frozenset())
-    merged: dict[tuple[str, str], Locked] = {}
-    for locked in packages:  # one entry per release, reachable under any of its markers
-        key = (locked.name, locked.version)
-        if key in merged:
-            locked = Locked(key[0], key[1], _or(merged[key].marker, locked.marker), None, locked.hashes)
-        merged[key] = locked
+    graph = UvGraph(by_name, tuple(roots))
+    for package in (p for ps in by_name.values() for p in ps):  # markers must parse: bad input
+        optional = package.get("optional-dependencies", {}).values()
+        for edge in [*package.get("dependencies", []), *(edge for edges in optional for edge in edges)]:
+            if edge.get("marker"):
+                _marker(edge["marker"])
+    packages = [
+        Locked(name, version, None, None, _uv_hashes(package))
+        for name, version in sorted(graph.reachable(None))
+        for package in by_name[name]
+        if str(package.get("version", "")) == version and "registry" in package.get("source", {})
+    ]
     requires_python = document.get("requires-python")
-    return Lock(path, tuple(merged.values()), SpecifierSet(requires_python) if requires_python else None)
+    return Lock(path, tuple(packages), SpecifierSet(requires_python) if requires_python else None, graph)
 
 
 def _uv_hashes(package: dict[str, Any]) -> dict[str, str]:
@@ -180,18 +212,6 @@ def _uv_hashes(package: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _and(marker: Marker | None, text: str | None) -> Marker | None:
-    if not text:
-        return marker
-    return Marker(text) if marker is None else Marker(f"({marker}) and ({text})")
-
-
-def _or(first: Marker | None, second: Marker | None) -> Marker | None:
-    if first is None or second is None:
-        return None  # unconditional
-    return Marker(f"({first}) or ({second})")
-
-
 def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
     """The file of every locked release that ``target`` installs; problems name what is missing."""
     resolution = Resolution(target, resolved_by="lock")
@@ -201,9 +221,12 @@ def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
         resolution.error = f"{lock.path} requires Python {lock.requires_python}"
         return resolution
     ranking = {tag: rank for rank, tag in enumerate(target.tags)}
+    reachable = lock.graph.reachable(environment) if lock.graph is not None else None
     problems = []
     for locked in lock.packages:
         if locked.marker is not None and not _applies(locked.marker, environment):
+            continue
+        if reachable is not None and (locked.name, locked.version) not in reachable:
             continue
         if locked.requires_python and not locked.requires_python.contains(python, prereleases=True):
             problems.append(f"{locked.name} {locked.version} requires Python {locked.requires_python}")

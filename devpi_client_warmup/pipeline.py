@@ -288,6 +288,8 @@ class _LockRun:
             "targets": [target.name for target in targets],
             "lock": [(p.name, p.version, str(p.marker), sorted(p.hashes.items()), sorted(p.any_hashes))
                      for p in lock.packages],
+            "edges": {t.name: sorted(lock.graph.reachable(t.marker_environment)) for t in targets}
+                     if lock.graph is not None else None,  # uv.lock: what each target walks to
         }  # fmt: skip
         key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
         self.cache, self.key = cache, key

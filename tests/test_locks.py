@@ -7,6 +7,11 @@ import json
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
+from devpi_client_warmup import lock as lock_module
+from devpi_client_warmup.lock import load
+from devpi_client_warmup.matrix import Platform, Python, Target
 from tests.support.devpi import DevpiScene
 from tests.support.dists import Dists
 from tests.support.upstream import Upstream
@@ -242,3 +247,39 @@ def test_rerun_of_an_unchanged_lock_asks_devpi_nothing_about_files(
     devpi.client.create_index("alice/scratch", "bases=")  # any change to devpi: probe again
     proc = devpi.warmup(*args, check_exit=0)
     assert "has not changed" not in proc.stdout
+
+
+def test_a_uv_lock_lattice_is_walked_in_linear_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every package of a layer depends on every package of the next, with edge markers: the
+    paths are exponential in the layers (4**12), the walk must not be: each edge is evaluated
+    once per walk."""
+    layers, width = 12, 4
+    packages = ['[[package]]\nname = "app"\nversion = "0.1.0"\nsource = { virtual = "." }\ndependencies = [\n'
+                + "".join(f'    {{ name = "p0-{i}" }},\n' for i in range(width)) + "]\n"]  # fmt: skip
+    for layer in range(layers):
+        for i in range(width):
+            edges = (
+                "".join(
+                    f'    {{ name = "p{layer + 1}-{j}", marker = "sys_platform != \'plan9\'" }},\n'
+                    for j in range(width)
+                )
+                if layer + 1 < layers
+                else ""
+            )
+            packages.append(
+                f'[[package]]\nname = "p{layer}-{i}"\nversion = "1.0"\n'
+                f'source = {{ registry = "https://pypi.org/simple" }}\ndependencies = [\n{edges}]\n'
+            )
+    path = tmp_path / "uv.lock"
+    path.write_text('version = 1\nrequires-python = ">=3.9"\n\n' + "\n".join(packages))
+    lock = load(path)
+    evaluated = []
+    real = lock_module._edge_applies
+    monkeypatch.setattr(
+        lock_module, "_edge_applies", lambda text, env: evaluated.append(text) or real(text, env)
+    )
+    target = Target(Python.parse("3.12"), Platform.parse("win_amd64"))
+    assert lock.graph is not None
+    reachable = lock.graph.reachable(target.marker_environment)
+    assert len(lock.packages) == len(reachable) == layers * width
+    assert len(evaluated) == (layers - 1) * width * width  # every edge once
