@@ -74,7 +74,7 @@ class Gateway:
         self.refused: dict[str, str] = {}  # sdist URL -> why pip may not build it here
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
         self.failures: dict[str, str] = {}  # file URL -> why the gateway could not serve it
-        self.unknown: set[str] = set()  # projects the index does not have
+        self._unknown_by: dict[str, set[str]] = {}  # tag of a pip run -> projects devpi has not
         self.external: set[str] = set()  # file URLs outside devpi (mirror_use_external_urls)
         self._workdir = workdir
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
@@ -130,21 +130,13 @@ class Gateway:
 
     # -- request handling --------------------------------------------------------------------
 
-    def unknown_in(self, pip_error: str) -> str | None:
-        """The project pip's error is about, when the index does not have it."""
+    def unknown_for(self, tag: str) -> list[str]:
+        """Projects the index answered 404 for when the pip run ``tag`` asked (sorted)."""
         with self._lock:
-            unknown = sorted(self.unknown)
-        for name in unknown:
-            pattern = rf"No matching distribution found for {re.escape(name)}\b"
-            if re.search(pattern, pip_error, re.IGNORECASE):
-                return name
-        return None
+            return sorted(self._unknown_by.get(tag, ()))
 
     def explain(self, pip_output: str, error: str) -> str:
         """A failed pip run's ``error``, replaced by the reason when the gateway knows it better."""
-        name = self.unknown_in(pip_output)
-        if name is not None:
-            return f"unknown package {name!r}: the index has no such project"
         with self._lock:
             failures = dict(self.failures)
         for url, reason in failures.items():
@@ -193,14 +185,16 @@ class Gateway:
         with self._lock_for(path):
             if path not in self._pages:
                 self._pages[path] = self._fetch_page(path)
-            return self._pages[path]
+            page = self._pages[path]
+        simple_path = self.access.simple_url[len(self.origin) :]
+        if read_by and page.status == 404 and path.startswith(simple_path):
+            with self._lock:
+                self._unknown_by.setdefault(read_by, set()).add(path[len(simple_path) :].strip("/"))
+        return page
 
     def _fetch_page(self, path: str) -> _Page:
         url = self.origin + path
         response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=TIMEOUT)
-        if response.status_code == 404 and self.access.simple_url in url:
-            with self._lock:
-                self.unknown.add(url[len(self.access.simple_url) :].strip("/"))
         if response.status_code != 200:
             if response.status_code in (401, 403) or response.status_code >= 500:
                 with self._lock:

@@ -197,8 +197,7 @@ def _run(
                 except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
                     resolution = Resolution(target, error=f"unexpected error: {exc!r}")
                 pip_error = resolution.pip_output or resolution.error or ""
-                if resolution.error:
-                    resolution.unknown_project = gateway.unknown_in(pip_error)
+                if resolution.error and not resolution.unknown_project:
                     resolution.error = access.redact(gateway.explain(pip_error, resolution.error))
                 urls = [pick.url for pick in resolution.picks]
                 result = TargetResult(

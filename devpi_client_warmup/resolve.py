@@ -148,6 +148,8 @@ class Index(Protocol):
 
     def page_digest(self, path: str) -> str: ...
 
+    def unknown_for(self, tag: str) -> list[str]: ...
+
 
 class Memo(Protocol):
     """Facts kept across runs (see fetch.Store)."""
@@ -355,6 +357,10 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
     if returncode != 0:
         resolution.pip_output = output
         resolution.error = pip_failure(output) or f"pip exited with {returncode}"
+        unknown = pip.index.unknown_for(tag)  # pip failed, and devpi has no such project: that is why
+        if unknown:
+            resolution.unknown_project = unknown[0]
+            resolution.error = f"unknown package {unknown[0]!r}: the index has no such project"
         return resolution
     resolution.warnings += _pip_warnings(output)
     for item in json.loads(report.read_text())["install"]:
