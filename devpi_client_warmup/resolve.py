@@ -394,13 +394,12 @@ def pip_failure(output: str) -> str:
         causes = re.search(r"The conflict is caused by:\n((?:.+\n)+)", text + "\n")
         why = "; ".join(causes.group(1).strip().splitlines()) if causes else conflict.group(1)
         return _short(f"conflicting requirements: {why}")
+    could_not = re.search(r"satisfies the requirement (.+?) \(from versions: ([^)]*)\)", text)
     missing = re.search(r"No matching distribution found for (.+)", text)
-    if missing:
-        versions = re.search(
-            rf"satisfies the requirement {re.escape(missing.group(1))} \(from versions: ([^)]*)\)", text
-        )
-        have = f"; the index has {versions.group(1)}" if versions and versions.group(1) != "none" else ""
-        return _short(f"no file of {missing.group(1)} fits this target{have}")
+    if could_not or missing:  # pip 25 names the parent only on the first line, pip 26 on both
+        what = could_not.group(1) if could_not else missing.group(1) if missing else ""
+        have = f"; the index has {could_not.group(2)}" if could_not and could_not.group(2) != "none" else ""
+        return _short(f"no file of {what} fits this target{have}")
     built = re.search(r"Encountered error while generating package metadata\.\n╰─> (\S+)", text)
     if built:
         block = re.findall(r"╰─> \[\d+ lines? of output\]\n((?:.*\n)*?)\[end of output\]", text)
