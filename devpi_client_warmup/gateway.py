@@ -49,8 +49,8 @@ from .fetch import TIMEOUT, Store
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
-_TAG = "~"
-_PREFETCH = 8  # index pages read ahead at once (waiting on devpi, not on the CPU)  # /~TAG/... : the pip run a page request comes from
+_TAG = "~"  # /~TAG/... : the pip run a page request comes from
+_PREFETCH = 8  # index pages read ahead at once (waiting on devpi, not on the CPU)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Gateway:
         self.external: set[str] = set()  # file URLs outside devpi (mirror_use_external_urls)
         self._workdir = workdir
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
+        self._simple_path = access.simple_url[len(self.origin) :]  # /USER/INDEX/+simple/
         self._password = secrets.token_urlsafe(24)
         self._pages: dict[str, _Page] = {}
         self._devpi_metadata: set[str] = set()  # files devpi offers PEP 658 metadata for
@@ -111,7 +112,7 @@ class Gateway:
 
     def index_url_for(self, tag: str) -> str:
         """The index's simple URL for one pip run; ``tag`` tells its page reads apart."""
-        return f"{self.url}/{_TAG}{tag}{self.access.simple_url[len(self.origin) :]}"
+        return f"{self.url}/{_TAG}{tag}{self._simple_path}"
 
     def pages_read_by(self, tag: str) -> set[str]:
         with self._lock:
@@ -162,9 +163,8 @@ class Gateway:
         """Read these projects' index pages in the background: pip asks for them soon (a
         requirement, or a dependency in metadata it was just served), and devpi may take seconds
         per page (refreshing it from its upstream), which pip would otherwise wait for in turn."""
-        simple_path = self.access.simple_url[len(self.origin) :]
         for project in projects:
-            path = f"{simple_path}{canonicalize_name(project)}/"
+            path = f"{self._simple_path}{canonicalize_name(project)}/"
             with self._lock:
                 if path in self._pages or path in self._prefetched:
                     continue
@@ -186,10 +186,9 @@ class Gateway:
             if path not in self._pages:
                 self._pages[path] = self._fetch_page(path)
             page = self._pages[path]
-        simple_path = self.access.simple_url[len(self.origin) :]
-        if read_by and page.status == 404 and path.startswith(simple_path):
+        if read_by and page.status == 404 and path.startswith(self._simple_path):
             with self._lock:
-                self._unknown_by.setdefault(read_by, set()).add(path[len(simple_path) :].strip("/"))
+                self._unknown_by.setdefault(read_by, set()).add(path[len(self._simple_path) :].strip("/"))
         return page
 
     def _fetch_page(self, path: str) -> _Page:
@@ -209,7 +208,8 @@ class Gateway:
         )
 
     def _rewrite(self, page_url: str, text: str) -> str:
-        """Point links at the gateway, learn each file's sha256, advertise wheel metadata."""
+        """Point links at the gateway, learn each file's sha256, advertise metadata for every file
+        (noting the files devpi itself offers PEP 658 metadata for)."""
 
         def anchor(match: re.Match[str]) -> str:
             tag = match.group(0)
