@@ -66,7 +66,21 @@ class IndexAccess:
         for secret in self.secrets:
             for form in {secret, quote(secret, safe=""), quote(secret)}:
                 text = text.replace(form, "****")
-        return re.sub(r"(://[^/:@\s]+:)[^/@\s]+@", r"\1****@", text)
+        return redact_userinfo(text)
+
+
+_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s'\"]+)@")
+
+
+def redact_userinfo(text: str) -> str:
+    """``text`` with the user-info of every URL in it hidden as pip hides it: ``user:****@``,
+    or ``****@`` for a lone token."""
+
+    def hide(match: re.Match[str]) -> str:
+        user, colon, _ = match["userinfo"].partition(":")
+        return match["scheme"] + (f"{user}:****@" if colon else "****@")
+
+    return _USERINFO_RE.sub(hide, text)
 
 
 def _origin(url: str) -> tuple[str, str]:

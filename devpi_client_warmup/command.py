@@ -19,7 +19,7 @@ from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
 from packaging.utils import canonicalize_name
 
 from . import lock, pyproject, report
-from .access import IndexAccess, preflight
+from .access import IndexAccess, preflight, redact_userinfo
 from .cache import Cache
 from .errors import InputError
 from .fetch import FileState
@@ -65,9 +65,10 @@ def main(hub: Any, args: argparse.Namespace) -> int:
 
 
 def _say(write: Callable[..., object], *text: str) -> None:
-    """Print through the hub; a closed stdout sends the rest of the output nowhere."""
+    """Print through the hub, every URL's user-info hidden; a closed stdout sends the rest of
+    the output nowhere."""
     try:
-        write(*text)
+        write(*(redact_userinfo(part) for part in text))
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -80,7 +81,7 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         access = _access(hub)
         preflight(access)
     except InputError as exc:
-        hub.error(f"devpi warmup: {exc}")
+        _say(hub.error, f"devpi warmup: {exc}")
         return ExitCode.BAD_INPUT
     except SystemExit as exc:  # devpi-client already said why (e.g. no 'devpi use' state)
         return ExitCode.BAD_INPUT if exc.code else ExitCode.OK

@@ -98,3 +98,23 @@ def test_misspelled_package_in_a_requirements_file_names_file_and_line(
         proc,
         f"{requirements}:2: unknown package 'pure-bb': the index has no such project (target 3.12-win_amd64)",
     )
+
+
+def test_urls_in_messages_never_show_their_credentials(tmp_path: Path) -> None:
+    """pip expands ${VAR} in requirement files; a message quoting such a line hides the user-info
+    of every URL in it, as pip does."""
+    token = "ghp_s3cr3tT0ken"
+    for line, shown in [
+        ("private @ git+https://${GH_TOKEN}@github.com/acme/private.git", "git+https://****@github.com/acme"),
+        (
+            "-e git+https://bot:${GH_TOKEN}@github.com/acme/private.git",
+            "git+https://bot:****@github.com/acme",
+        ),
+    ]:
+        (tmp_path / "req.txt").write_text(line + "\n")
+        proc = run(
+            [executable("devpi"), "--clientdir", str(tmp_path / "client"), "warmup", "-r", "req.txt"],
+            check=False, cwd=tmp_path, env=clean_env(GH_TOKEN=token),
+        )  # fmt: skip
+        assert_bad_input(proc, shown)
+        assert token not in proc.stdout + proc.stderr
