@@ -147,13 +147,15 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
 
 class Console:
     """Target lines as targets finish; on a terminal also a live line (refreshed every second)
-    naming the targets still resolving and how long each has taken so far."""
+    naming the targets still resolving, how long each has taken so far and what its pip asks
+    devpi for now."""
 
     def __init__(self, hub: Any, targets: int, *, live: bool, quiet: bool) -> None:
         self.hub, self.targets, self.live, self.quiet = hub, targets, live, quiet
         self.lock = threading.Lock()
         self.done_targets = self.fetched_files = self.fetched_bytes = 0
         self.resolving: dict[str, float] = {}  # target name -> when it started
+        self.asking: dict[str, str] = {}  # target name -> what its pip asks for now
         self._stop = threading.Event()
         if live:
             threading.Thread(target=self._tick, daemon=True).start()
@@ -163,9 +165,14 @@ class Console:
             self.resolving[target.name] = time.monotonic()
             self._status()
 
+    def doing(self, target_name: str, what: str) -> None:
+        with self.lock:  # shown at the next tick
+            self.asking[target_name] = what
+
     def resolved(self, result: TargetResult) -> None:
         with self.lock:
             self.resolving.pop(result.target.name, None)
+            self.asking.pop(result.target.name, None)
             self._status()
 
     def fetched(self, state: FileState) -> None:
@@ -206,7 +213,10 @@ class Console:
         )
         if self.resolving:
             running = sorted(self.resolving.items(), key=lambda item: item[1])
-            line += "; resolving " + ", ".join(f"{name} {now - since:.0f} s" for name, since in running)
+            line += "; resolving " + ", ".join(
+                f"{name} {now - since:.0f} s" + (f" ({self.asking[name]})" if name in self.asking else "")
+                for name, since in running
+            )
         width = shutil.get_terminal_size().columns - 1
         try:
             sys.stdout.write("\r\x1b[K" + (line if len(line) <= width else line[: width - 3] + "..."))

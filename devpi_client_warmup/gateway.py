@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,7 +65,14 @@ class Gateway:
     """Serve the devpi index to local pip processes (see module docstring)."""
 
     def __init__(
-        self, access: IndexAccess, store: Store, workdir: Path, *, check: bool, refuse_builds: bool = False
+        self,
+        access: IndexAccess,
+        store: Store,
+        workdir: Path,
+        *,
+        check: bool,
+        refuse_builds: bool = False,
+        watch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.access = access
         self.store = store
@@ -85,6 +92,9 @@ class Gateway:
         self._prefetcher = ThreadPoolExecutor(_PREFETCH, thread_name_prefix="prefetch")
         self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
+        self._target_of: dict[str, str] = {}  # tag of a pip run -> the target it resolves
+        self._watch = watch  # told (target, what its pip asks for now) on every request
+        self._built: set[str] = set()  # sdists pip must build here to learn their metadata
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
@@ -110,8 +120,10 @@ class Gateway:
     def simple_url(self) -> str:
         return self.access.simple_url
 
-    def index_url_for(self, tag: str) -> str:
-        """The index's simple URL for one pip run; ``tag`` tells its page reads apart."""
+    def index_url_for(self, tag: str, target: str) -> str:
+        """The index's simple URL for one pip run for ``target``; ``tag`` tells its requests apart."""
+        with self._lock:
+            self._target_of[tag] = target
         return f"{self.url}/{_TAG}{tag}{self._simple_path}"
 
     def pages_read_by(self, tag: str) -> set[str]:
@@ -130,6 +142,23 @@ class Gateway:
         return self.origin + _split_tag(unquote(url[len(self.url) :]))[1] if url.startswith(self.url) else url
 
     # -- request handling --------------------------------------------------------------------
+
+    def asked(self, tag: str, path: str) -> None:
+        """Tell the watcher what the pip run ``tag`` asks for now (in words)."""
+        with self._lock:
+            target = self._target_of.get(tag)
+        if target is None or self._watch is None:
+            return
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if "/+f/" not in path:
+            what = f"page of {name}"
+        elif path.endswith(".metadata"):
+            what = f"metadata of {name.removesuffix('.metadata')}"
+        elif self.origin + path in self._built:
+            what = f"building the metadata of {name}"
+        else:
+            what = f"reading {name}"
+        self._watch(target, what)
 
     def unknown_for(self, tag: str) -> list[str]:
         """Projects the index answered 404 for when the pip run ``tag`` asked (sorted)."""
@@ -277,6 +306,7 @@ class Gateway:
         if data is None:
             data, source = sdist.legacy_metadata(path), sdist.MetadataSource.LEGACY
         if data is None:
+            self._built.add(file_url)
             self.store.remember(file_url, Kind.METADATA_SOURCE, sdist.MetadataSource.BUILT.name.encode())
             if self.refuse_builds:
                 self.refused[file_url] = (
@@ -366,6 +396,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 return
             tag, path = _split_tag(unquote(self.path))
             devpi_url = gateway.origin + path
+            gateway.asked(tag, path)
             try:
                 if "/+f/" in path and path.endswith(".metadata"):
                     self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")]))

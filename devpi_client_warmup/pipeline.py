@@ -97,6 +97,8 @@ class Progress(Protocol):
 
     def started(self, target: Target) -> None: ...
 
+    def doing(self, target_name: str, what: str) -> None: ...
+
     def resolved(self, result: TargetResult) -> None: ...
 
     def fetched(self, state: FileState) -> None: ...
@@ -159,7 +161,12 @@ def _run(
         interrupted = threading.Event()
         with (
             Gateway(
-                access, store, workdir, check=options.check, refuse_builds=options.refuse_builds
+                access,
+                store,
+                workdir,
+                check=options.check,
+                refuse_builds=options.refuse_builds,
+                watch=progress.doing,
             ) as gateway,
             ThreadPoolExecutor(options.downloads, thread_name_prefix="fetch") as fetch_pool,
             ThreadPoolExecutor(_PROBES, thread_name_prefix="probe") as probe_pool,

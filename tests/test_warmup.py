@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import select
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -191,3 +195,42 @@ def test_wheelhouse_route_into_a_second_devpi_in_the_closed_network(
         venv_python_ok(venv, "import pure_a, pure_b, static_sdist")
     finally:
         closed.stop()
+
+
+def test_live_line_names_each_running_target_and_what_its_pip_asks_for(
+    devpi: DevpiScene, upstream: Upstream
+) -> None:
+    """On a terminal, the live line shows every target still resolving, its elapsed time and
+    what its pip waits for (here a page that devpi's upstream is slow to give)."""
+    upstream.stall_project("pure-b", 4)
+    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a",
+            "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"]  # fmt: skip
+    env = {k: v for k, v in clean_env(COLUMNS="400").items() if k != "CI"}
+    terminal, child_side = os.openpty()
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=child_side, stderr=child_side)
+    os.close(child_side)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([terminal], [], [], 1)[0]:
+                continue
+            try:
+                data = os.read(terminal, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        os.close(terminal)
+        upstream.heal("project:pure-b")
+    output = b"".join(chunks).decode(errors="replace")
+    states = [part.strip() for part in output.split("\r\x1b[K") if "; resolving " in part]
+    for version in ("3.12", "3.13"):
+        name = f"{version}-{LINUX}"
+        waiting = [s for s in states if re.search(rf"[ ,]{re.escape(name)} [1-9]\d* s \(page of pure-b\)", s)]
+        assert waiting, output
+        assert f"{name}: ok (" in output, output
