@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.devpi import DevpiScene
+import pytest
+
+from tests.support.devpi import DevpiScene, run
 
 LINUX = "manylinux_2_28_x86_64"
 ARGS = ("pure-a", "static-sdist", "--python", "3.12", "--platform", LINUX)
@@ -56,3 +62,46 @@ def test_damaged_edited_or_unusable_cache_entries_are_misses(
     warnings = [line for line in (proc.stdout + proc.stderr).splitlines() if "running without it" in line]
     assert len(warnings) == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@contextmanager
+def read_only(tree: Path) -> Iterator[None]:
+    """``tree`` cannot be written, not even by root (as an immutable tree), until the end."""
+    if os.geteuid() == 0:
+        run(["chattr", "-R", "+i", str(tree)])
+    else:
+        for path in [tree, *tree.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            run(["chattr", "-R", "-i", str(tree)])
+        else:
+            for path in [tree, *tree.rglob("*")]:
+                path.chmod(path.stat().st_mode | 0o200)
+
+
+def test_a_read_only_cache_means_one_warning_and_a_run_without_it(
+    devpi: DevpiScene, private_cache: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.json"
+    devpi.warmup(*ARGS, "--report", str(report), check_exit=0)
+    expected = warmed(report)
+    cache = private_cache / "devpi-client-warmup"
+    before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
+    with read_only(cache):
+        with pytest.raises(OSError):
+            (cache / "probe").write_text("")  # truly read-only, whoever runs the tests
+        proc = devpi.warmup(*ARGS, "--report", str(report), check_exit=0)
+    assert warmed(report) == expected, proc.stdout
+    output = proc.stdout + proc.stderr
+    warnings = [line for line in output.splitlines() if "running without it" in line]
+    assert len(warnings) == 1, output
+    assert re.fullmatch(
+        rf"devpi warmup: cache {re.escape(str(cache))} is not usable \((Permission denied|Operation not permitted)\):"
+        " running without it",
+        warnings[0],
+    ), output
+    assert "Traceback" not in output
+    assert {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()} == before

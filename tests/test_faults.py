@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +121,45 @@ def test_sigterm_to_the_main_process_stops_pip_and_leaves_nothing(
     assert "Traceback" not in output and "FAILED" not in output, output
     assert _our_pips() == []
     assert list(tmp.iterdir()) == []  # the run's folder (netrc, spool, pip's temp files) is gone
+
+
+STAND_IN_MARKERS = """
+
+# the stand-in: markers are evaluated for this machine whatever default_environment becomes
+_host_environment = default_environment()
+_evaluate = Marker.evaluate
+
+
+def _evaluate_for_the_host(self, environment=None, *args, **kwargs):
+    return _evaluate(self, {**_host_environment, **(environment or {})}, *args, **kwargs)
+
+
+Marker.evaluate = _evaluate_for_the_host
+"""
+
+
+def test_a_pip_whose_markers_ignore_the_target_is_refused_by_name(devpi: DevpiScene, tmp_path: Path) -> None:
+    """If a pip release stopped asking ``default_environment``, markers would silently be the
+    host's: the tool's probe stops such a pip for every target, naming its version."""
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    venv = tmp_path / "stand-in"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = venv / "bin" / "python"
+    site = Path(
+        run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+    )
+    shutil.copytree(purelib / "pip", site / "pip")  # found first: this environment's own site-packages
+    with (site / "pip" / "_vendor" / "packaging" / "markers.py").open("a") as markers:
+        markers.write(STAND_IN_MARKERS)
+    (site / "everything-else.pth").write_text(f"import site; site.addsitedir({str(purelib)!r})\n")
+    argv = [str(python), "-c", "import sys; from devpi.main import main; sys.exit(main())", "--clientdir", str(devpi.clientdir), "warmup", "pure-a",
+            "--python", "3.12", "--platform", "win_amd64,macosx_11_0_arm64"]  # fmt: skip
+    proc = run(argv, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    version = importlib.metadata.version("pip")
+    for platform in ("win_amd64", "macosx_11_0_arm64"):
+        assert (
+            f"3.12-{platform}: FAILED: unsupported pip {version}: it does not evaluate markers for the target"
+            in proc.stdout
+        ), proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
