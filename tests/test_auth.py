@@ -331,3 +331,34 @@ def test_pip_gets_an_allow_listed_environment_and_never_a_proxy(devpi: DevpiScen
     # the canary never reached pip or a build subprocess (the devpi command itself has it, of course)
     children = [hit for hit in watch.hits if not any(arg.endswith("/devpi") for arg in hit[1])]
     assert not children, children
+
+
+def test_a_mirror_that_redirects_to_its_upstream_gets_no_credential_sent_there(
+    devpi: DevpiScene, upstream: Upstream
+) -> None:
+    """A devpi mirror with ``mirror_use_external_urls`` answers file requests with a redirect to
+    its upstream: the tool does not follow it (devpi would store nothing), says why, and no
+    credential of the logged-in user reaches the upstream host."""
+    token = json.loads(devpi.client.run("getjson", "+api").stdout)  # logged in: the client has a token
+    assert token["result"]["authstatus"][0] == "ok", token
+    devpi.client.create_index(
+        "external",
+        "type=mirror",
+        f"mirror_url={upstream.url}",
+        "mirror_use_external_urls=True",
+        "mirror_cache_expiry=0",
+    )
+    devpi.client.create_index("external-dev", f"bases={devpi.user}/external")
+    devpi.client.use(f"{devpi.server.url}/{devpi.user}/external-dev")
+    upstream.clear_log()
+    proc = devpi.warmup("pure-a", "--python", "3.12", "--platform", "win_amd64")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "devpi redirects" in output and "to another host" in output, output
+    assert "mirror_use_external_urls" in output, output
+    assert "Traceback" not in output
+    assert upstream.headers, "devpi never asked its upstream"
+    for headers in upstream.headers:
+        names = {name.lower() for name in headers}
+        assert not names & {"x-devpi-auth", "authorization", "cookie"}, headers
+    assert not [path for path in upstream.paths() if path.startswith("/files/")], upstream.paths()

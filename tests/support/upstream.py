@@ -100,6 +100,7 @@ class Upstream:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.requests: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # every request's headers, in order
         self._completed: Counter[str] = Counter()
         self._faults: dict[str, tuple[str, int]] = {}
         self.file_delay = 0.0  # seconds every file body waits before it is sent (a slow link)
@@ -214,6 +215,7 @@ class Upstream:
     def clear_log(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.headers.clear()
             self._completed.clear()
 
     # -- fault injection -----------------------------------------------------
@@ -247,9 +249,10 @@ class Upstream:
         with self._lock:
             return self._faults.get(filename)
 
-    def _log(self, method: str, path: str) -> None:
+    def _log(self, method: str, path: str, headers: dict[str, str]) -> None:
         with self._lock:
             self.requests.append((method, path))
+            self.headers.append(headers)
 
     def _count_get(self, filename: str, delta: int) -> None:
         with self._lock:
@@ -271,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, head: bool) -> None:
         path = unquote(self.path.split("?", 1)[0].split("#", 1)[0])
-        self.upstream._log(self.command, path)
+        self.upstream._log(self.command, path, dict(self.headers))
         parts = [p for p in path.split("/") if p]
         if parts == ["simple"]:
             self._index(head)
@@ -307,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.upstream.core_metadata or "/" in wheel or not path.is_file():
             self._send(HTTPStatus.NOT_FOUND, b"no such file\n", "text/plain", head)
             return
-        self.upstream._log("METADATA", wheel)
+        self.upstream._log("METADATA", wheel, dict(self.headers))
         with zipfile.ZipFile(path) as archive:
             (member,) = [
                 n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1
