@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -151,3 +153,27 @@ def server_state(access: IndexAccess) -> str | None:
         return None
     uuid, serial = response.headers.get("X-Devpi-Uuid"), response.headers.get("X-Devpi-Serial")
     return f"{uuid}:{serial}" if uuid and serial else None
+
+
+def close_match(access: IndexAccess, name: str) -> str | None:
+    """The project of the index whose name is closest to ``name`` (a likely misspelling), if any."""
+    try:
+        response = access.session().get(
+            access.simple_url,
+            headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
+            timeout=60,
+        )
+    except (requests.RequestException, FetchError):
+        return None
+    if response.status_code != 200:
+        return None
+    if response.headers.get("Content-Type", "").startswith("application/vnd.pypi.simple.v1+json"):
+        try:
+            names = [str(project["name"]) for project in response.json()["projects"]]
+        except (ValueError, KeyError, TypeError):
+            return None
+    else:
+        names = re.findall(r"<a [^>]*>([^<]+)</a>", response.text)
+    by_canonical: dict[str, str] = {canonicalize_name(found): found for found in names}
+    matches = difflib.get_close_matches(canonicalize_name(name), by_canonical, n=1, cutoff=0.75)
+    return by_canonical[matches[0]] if matches else None

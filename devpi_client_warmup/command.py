@@ -19,7 +19,7 @@ from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
 from packaging.utils import canonicalize_name
 
 from . import lock, pyproject, report
-from .access import IndexAccess, preflight, redact_userinfo
+from .access import IndexAccess, close_match, preflight, redact_userinfo
 from .cache import Cache
 from .errors import InputError
 from .fetch import FileState
@@ -140,7 +140,9 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
             if canonicalize_name(line.requirement.name) == canonicalize_name(first.unknown_project or "")
         ]
         where = f"{origins[0]}: " if origins and origins[0] != "command line" else ""
-        _say(hub.error, f"devpi warmup: {where}{first.error} (target {first.target.name})")
+        match = close_match(access, first.unknown_project or "")
+        hint = f"; did you mean {match!r}?" if match else ""
+        _say(hub.error, f"devpi warmup: {where}{first.error} (target {first.target.name}){hint}")
         return ExitCode.BAD_INPUT
     return ExitCode.OK if all(result.ok for result in outcome.results) else ExitCode.INCOMPLETE
 

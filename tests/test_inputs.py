@@ -96,7 +96,8 @@ def test_misspelled_package_in_a_requirements_file_names_file_and_line(
     proc = devpi.warmup("-r", str(requirements), "--python", "3.12", "--platform", "win_amd64")
     assert_bad_input(
         proc,
-        f"{requirements}:2: unknown package 'pure-bb': the index has no such project (target 3.12-win_amd64)",
+        f"{requirements}:2: unknown package 'pure-bb': the index has no such project (target 3.12-win_amd64);"
+        " did you mean 'pure-b'?",
     )
 
 
