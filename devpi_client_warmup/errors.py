@@ -9,3 +9,7 @@ class InputError(Exception):
 
 class FetchError(Exception):
     """A file could not be fetched intact, or not from devpi."""
+
+
+class BuildFailed(Exception):
+    """Building an sdist's metadata on this machine failed; the message says why."""

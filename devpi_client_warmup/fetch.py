@@ -56,6 +56,7 @@ class FileState:
     fetched: bool = False  # fully downloaded through devpi (so devpi stores it) by this run
     error: str | None = None
     spooled: Path | None = field(default=None, repr=False)
+    spooled_around: bool = False  # the spooled copy came from devpi's upstream (devpi has none)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -207,14 +208,15 @@ class Store:
         kept = self.cached(url, Kind.METADATA_SOURCE)
         return sdist.MetadataSource.__members__.get(kept.decode("ascii", "replace")) if kept else None
 
-    def spool(self, state: FileState, *, around_devpi: bool = False) -> Path:
-        """The file, fetched through devpi at most once per run (so devpi stores it), verified.
+    def spool(self, state: FileState, *, around_devpi: bool = False, stored: bool = False) -> Path:
+        """The file, verified, fetched at most once per run: through devpi (so devpi stores it).
 
-        ``around_devpi`` reads it from devpi's upstream instead, leaving devpi untouched (--check).
+        ``around_devpi`` reads it from devpi's upstream instead, leaving devpi untouched (--check,
+        a metadata build here); ``stored`` fetches a copy read so again, through devpi.
         """
         with state.lock:
             attempt = 1
-            while state.spooled is None:
+            while state.spooled is None or (stored and state.spooled_around):
                 try:
                     state.spooled = self._download(state, around_devpi)
                 except requests.RequestException:  # a dropped connection: retry with backoff
@@ -239,12 +241,14 @@ class Store:
                     f"{state.filename}: devpi does not store it and names no upstream to read it from"
                 )
             with requests.Session() as upstream:  # devpi's credentials never go to its upstream
-                return self._receive(
+                path = self._receive(
                     state, upstream.get(state.upstream_url, stream=True, timeout=TIMEOUT), "upstream"
                 )
-        state_path = self._receive(state, self.http().get(state.url, stream=True, timeout=TIMEOUT), "devpi")
-        state.fetched = True
-        return state_path
+            state.spooled_around = True
+            return path
+        path = self._receive(state, self.http().get(state.url, stream=True, timeout=TIMEOUT), "devpi")
+        state.fetched, state.spooled_around = True, False
+        return path
 
     def _receive(self, state: FileState, response: requests.Response, source: str) -> Path:
         """Stream a response into the spool, checking the sha256 the index announced."""
@@ -278,7 +282,7 @@ class Store:
             kept = None  # already in the wheelhouse
         try:
             if not state.cached or kept is not None:
-                spooled = self.spool(state)
+                spooled = self.spool(state, stored=True)
                 if kept is not None:
                     with spooled.open("rb") as stream:
                         write_atomically(kept, iter(lambda: stream.read(_CHUNK), b""))

@@ -21,6 +21,7 @@ import base64
 import email.parser
 import hashlib
 import html
+import posixpath
 import re
 import secrets
 import shutil
@@ -43,13 +44,14 @@ from packaging.utils import canonicalize_name, parse_sdist_filename
 from . import sdist
 from .access import IndexAccess
 from .cache import Kind
-from .errors import FetchError
+from .errors import BuildFailed, FetchError
 from .fetch import TIMEOUT, Store
 
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
+_BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
 _PREFETCH = 8  # index pages read ahead at once (waiting on devpi, not on the CPU)
 
 
@@ -94,7 +96,8 @@ class Gateway:
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._target_of: dict[str, str] = {}  # tag of a pip run -> the target it resolves
         self._watch = watch  # told (target, what its pip asks for now) on every request
-        self._built: set[str] = set()  # sdists pip must build here to learn their metadata
+        self._built: set[str] = set()  # sdists whose metadata is built here
+        self.builder: Callable[[str, str, str], bytes] | None = None  # see _build
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
@@ -237,8 +240,10 @@ class Gateway:
         )
 
     def _rewrite(self, page_url: str, text: str) -> str:
-        """Point links at the gateway, learn each file's sha256, advertise metadata for every file
+        """Point links at the gateway (relative links), learn each file's sha256, advertise metadata for every file
         (noting the files devpi itself offers PEP 658 metadata for)."""
+
+        page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
 
         def anchor(match: re.Match[str]) -> str:
             tag = match.group(0)
@@ -252,8 +257,9 @@ class Gateway:
                 return tag
             if fragment.startswith("sha256="):
                 self.store.learn(file_url, fragment[len("sha256=") :])
-            gateway_url = self.url + absolute[len(self.origin) :]
-            tag = tag[: href.start(2)] + html.escape(gateway_url) + tag[href.end(2) :]
+            # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
+            relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
+            tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
             if "data-core-metadata" in tag or "data-dist-info-metadata" in tag:
                 self._devpi_metadata.add(file_url)  # devpi serves FILE.metadata (PEP 658)
             else:
@@ -262,32 +268,37 @@ class Gateway:
 
         return _ANCHOR_RE.sub(anchor, text)
 
-    def metadata(self, file_url: str) -> bytes:
-        """Core metadata: from the cache, else read from the file (see ``_sdist_metadata`` for sdists).
+    def metadata(self, file_url: str, tag: str = "") -> bytes:
+        """Core metadata for the pip run ``tag``: from the cache, else read from the file (see
+        ``_sdist_metadata`` for sdists).
 
-        Raises ``NoMetadata`` for an sdist whose metadata cannot be read without building it.
+        Raises ``NoMetadata`` for an sdist whose metadata is not to be built here, or whose build failed.
         """
-        data = self._metadata(file_url)
+        data = self._metadata(file_url, tag)
         self.prefetch(_dependencies(data))
         return data
 
-    def _metadata(self, file_url: str) -> bytes:
+    def _metadata(self, file_url: str, tag: str) -> bytes:
         with self._lock_for(file_url):
             cached = self.store.cached(file_url, Kind.METADATA)
             if cached is not None:
                 return cached
             if not file_url.endswith(".whl"):
-                return self._sdist_metadata(file_url)
+                return self._sdist_metadata(file_url, tag)
             data = self._devpi_core_metadata(file_url) if file_url in self._devpi_metadata else None
             if data is None:
                 state = self.store.state(file_url)
-                if self.check and not state.cached_before:
+                if self._leave_devpi_alone(tag) and not state.cached:
                     upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
                     if upstream is not None:
                         return upstream
-                data = _wheel_metadata(self.spooled(file_url))  # verified against the index's sha256
+                data = _wheel_metadata(self.spooled(file_url, tag))  # verified against the index's sha256
             self.store.remember(file_url, Kind.METADATA, data)
             return data
+
+    def _leave_devpi_alone(self, tag: str) -> bool:
+        """Must what the pip run ``tag`` reads leave devpi as it is? (--check, a build here)"""
+        return self.check or tag.startswith(_BUILD)
 
     def _devpi_core_metadata(self, file_url: str) -> bytes | None:
         """A wheel's METADATA as devpi serves it (PEP 658): without the wheel's body, and without
@@ -296,46 +307,62 @@ class Gateway:
         response = self.store.http().get(file_url + ".metadata", timeout=TIMEOUT)
         return response.content if response.status_code == 200 and response.content else None
 
-    def _sdist_metadata(self, file_url: str) -> bytes:
+    def _sdist_metadata(self, file_url: str, tag: str) -> bytes:
         """An sdist's metadata without running its code: its PKG-INFO if static (PEP 643), else
-        the METADATA of a wheel of the same release, else a legacy sdist's egg-info (best effort)."""
-        path = self.spooled(file_url)
+        the METADATA of a wheel of the same release, else a legacy sdist's egg-info (best effort);
+        else, unless builds are refused, built here once (see ``_build``)."""
+        path = self.spooled(file_url, tag)
         data, source = sdist.static_metadata(path), sdist.MetadataSource.STATIC
         if data is None:
-            data, source = self._sibling_wheel_metadata(file_url), sdist.MetadataSource.WHEEL
+            data, source = self._sibling_wheel_metadata(file_url, tag), sdist.MetadataSource.WHEEL
         if data is None:
             data, source = sdist.legacy_metadata(path), sdist.MetadataSource.LEGACY
         if data is None:
-            self._built.add(file_url)
-            self.store.remember(file_url, Kind.METADATA_SOURCE, sdist.MetadataSource.BUILT.name.encode())
-            if self.refuse_builds:
-                self.refused[file_url] = (
-                    f"{file_url.rsplit('/', 1)[-1]}: its metadata can be learned only by running its build"
-                    " backend, and --refuse-builds forbids that"
-                )
-            raise NoMetadata(file_url)
+            data, source = self._build(file_url, tag), sdist.MetadataSource.BUILT
         self.store.remember(file_url, Kind.METADATA, data)
         self.store.remember(file_url, Kind.METADATA_SOURCE, source.name.encode())
         return data
 
-    def _sibling_wheel_metadata(self, file_url: str) -> bytes | None:
+    def _build(self, file_url: str, tag: str) -> bytes:
+        """The sdist's metadata from its build backend, run here by ``builder`` (a pip run of its
+        own, once per run: the caller holds the file's lock). What that build installs for itself
+        is read around devpi, so devpi stores none of it. A refused or failed build raises
+        ``NoMetadata``, and the sdist is refused with the cause."""
+        filename = file_url.rsplit("/", 1)[-1]
+        if self.refuse_builds or self.builder is None:
+            self.refused[file_url] = (
+                f"{filename}: its metadata can be learned only by running its build backend,"
+                " and --refuse-builds forbids that"
+            )
+            raise NoMetadata(file_url)
+        self._built.add(file_url)
+        self.asked(tag, file_url[len(self.origin) :])
+        build_tag = _BUILD + hashlib.sha256(file_url.encode()).hexdigest()[:12]
+        base = f"{self.url}/{_TAG}{build_tag}"
+        try:
+            return self.builder(filename, base + file_url[len(self.origin) :], base + self._simple_path)
+        except BuildFailed as exc:
+            self.refused[file_url] = f"{filename}: building its metadata on this machine failed: {exc}"
+            raise NoMetadata(file_url) from None
+
+    def _sibling_wheel_metadata(self, file_url: str, tag: str) -> bytes | None:
         """The METADATA of a wheel of the same release (pure wheels first), if the release has one."""
         release = parse_sdist_filename(file_url.rsplit("/", 1)[-1])
         wheels = [url for url in self.store.release_files(*map(str, release)) if url.endswith(".whl")]
         for url in sorted(wheels, key=lambda url: not url.endswith("-none-any.whl")):
             try:
-                return self.metadata(url)
+                return self.metadata(url, tag)
             except (requests.RequestException, FetchError, OSError, ValueError, zipfile.BadZipFile):
                 continue
         return None
 
-    def spooled(self, file_url: str) -> Path:
-        """A file fetched through devpi (which stores it); in check mode, one devpi does not store
-        yet is read from devpi's upstream instead, so that checking changes nothing on devpi."""
+    def spooled(self, file_url: str, tag: str = "") -> Path:
+        """A file fetched through devpi (which stores it); for a check or a metadata build here,
+        one devpi does not store is read from devpi's upstream instead, leaving devpi as it is."""
         if file_url in self.refused:
             raise FetchError(self.refused[file_url])
         state = self.store.state(file_url)
-        return self.store.spool(state, around_devpi=self.check and not state.cached_before)
+        return self.store.spool(state, around_devpi=self._leave_devpi_alone(tag) and not state.cached)
 
 
 def _dependencies(metadata: bytes) -> list[str]:
@@ -363,7 +390,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class NoMetadata(Exception):
-    """An sdist's metadata cannot be read without building it: pip is answered 404 and builds."""
+    """An sdist's metadata is not to be built here, or its build failed: pip is answered 404."""
 
 
 def _split_tag(path: str) -> tuple[str, str]:
@@ -399,9 +426,9 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             gateway.asked(tag, path)
             try:
                 if "/+f/" in path and path.endswith(".metadata"):
-                    self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")]))
+                    self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")], tag))
                 elif "/+f/" in path:
-                    self._send_file(gateway.spooled(devpi_url))
+                    self._send_file(gateway.spooled(devpi_url, tag))
                 else:
                     self._page(gateway.page(path, read_by=tag))
             except NoMetadata:

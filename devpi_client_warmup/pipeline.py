@@ -7,6 +7,7 @@ targets is fetched once. Each target is reported as soon as its last file is set
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import tempfile
@@ -27,7 +28,7 @@ from .fetch import FileState, Store
 from .gateway import Gateway
 from .lock import Lock, select
 from .matrix import Target
-from .resolve import Pick, PipRun, Resolution, add_builds, resolve_target
+from .resolve import Pick, PipRun, Resolution, add_builds, build_metadata, resolve_target
 from .sources import Inputs
 
 _PROBES = 8  # cache probes at once (waiting on devpi, not on the CPU)
@@ -175,6 +176,7 @@ def _run(
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
             pip = PipRun(gateway, netrc, store)
+            gateway.builder = functools.partial(build_metadata, pip, workdir)
             if lock is None:  # every target's pip starts with these pages
                 gateway.prefetch(line.requirement.name for line in inputs.requirements)
 

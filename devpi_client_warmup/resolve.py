@@ -26,8 +26,7 @@ from requests import RequestException
 
 from . import __version__, sdist
 from .cache import Kind
-from .errors import FetchError, InputError
-from .fetch import TIMEOUT
+from .errors import BuildFailed, FetchError, InputError
 from .matrix import Target
 from .sources import Inputs
 
@@ -36,6 +35,9 @@ from .sources import Inputs
 # only to the gateway on 127.0.0.1; the gateway reaches devpi with the user's proxy settings).
 _PIP_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _PAGE_READERS = 8  # index pages read at once (waiting on devpi, not on the CPU)
+# pip's socket timeout: the gateway bounds every wait on devpi (fetch.TIMEOUT), but an answer
+# may also wait for an sdist's metadata build here, which can take many minutes
+PIP_TIMEOUT = 3600
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
     command = [
         sys.executable, "-m", "devpi_client_warmup._pip", "install",
         "--dry-run", "--ignore-installed", "--no-input", "--no-cache-dir",
-        "--disable-pip-version-check", "--timeout", str(TIMEOUT + 20), "--report", str(report),
+        "--disable-pip-version-check", "--timeout", str(PIP_TIMEOUT), "--report", str(report),
         "--index-url", pip.index.index_url_for(tag, target.name), *target.pip_options, "-r", str(requirements),
     ]  # fmt: skip
     if inputs.constraints:
@@ -343,15 +345,7 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
     if inputs.pre:
         command.append("--pre")
     command += inputs.pip_options()
-    pip_tmp = pip.netrc.parent / "tmp"
-    pip_tmp.mkdir(exist_ok=True)
-    env = {key: os.environ[key] for key in _PIP_ENVIRONMENT if key in os.environ}
-    env.update(
-        PIP_CONFIG_FILE=os.devnull,  # only the devpi index: no pip.conf index or find-links
-        NETRC=str(pip.netrc),
-        DEVPI_WARMUP_MARKERS=json.dumps(target.marker_environment),
-        TMPDIR=str(pip_tmp),  # inside the run's folder: removed with it, also on an interrupt
-    )
+    env = _environment(pip, DEVPI_WARMUP_MARKERS=json.dumps(target.marker_environment))
     returncode, output = pip.children.run(command, env)
     resolution = Resolution(target)
     if returncode != 0:
@@ -371,6 +365,40 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
         url = pip.index.devpi_url(info["url"])
         resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=metadata))
     return resolution
+
+
+def _environment(pip: PipRun, **extra: str) -> dict[str, str]:
+    """pip's environment: the allow-listed variables of this one, and what opens the gateway."""
+    pip_tmp = pip.netrc.parent / "tmp"
+    pip_tmp.mkdir(exist_ok=True)
+    env = {key: os.environ[key] for key in _PIP_ENVIRONMENT if key in os.environ}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,  # only the devpi index: no pip.conf index or find-links
+        NETRC=str(pip.netrc),
+        TMPDIR=str(pip_tmp),  # inside the run's folder: removed with it, also on an interrupt
+        **extra,
+    )
+    return env
+
+
+def build_metadata(pip: PipRun, workdir: Path, filename: str, sdist_url: str, index_url: str) -> bytes:
+    """An sdist's core metadata from its build backend, run here by pip (``pip install --dry-run
+    --no-deps`` of the sdist, for this machine). Raises ``BuildFailed`` with pip's cause."""
+    where = workdir / f"metadata-build-{hashlib.sha256(sdist_url.encode()).hexdigest()[:12]}"
+    where.mkdir(parents=True, exist_ok=True)
+    report = where / "report.json"
+    command = [
+        sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+        "--no-input", "--no-cache-dir", "--disable-pip-version-check", "--timeout", str(PIP_TIMEOUT),
+        "--report", str(report), "--index-url", index_url, sdist_url,
+    ]  # fmt: skip
+    returncode, output = pip.children.run(command, _environment(pip))
+    if returncode != 0:
+        raise BuildFailed(pip_failure(output) or f"pip exited with {returncode}")
+    try:
+        return sdist.metadata_file(json.loads(report.read_text())["install"][0]["metadata"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise BuildFailed(f"pip reported no metadata for {filename}: {exc!r}") from None
 
 
 def _pip_warnings(output: str) -> list[str]:

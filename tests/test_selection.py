@@ -258,20 +258,34 @@ def test_a_legacy_setup_py_sdist_installs_offline_with_the_pip_of_fresh_venvs_an
     venv_python_ok(venv, "import legacy_real, pure_b")
 
 
-def test_what_a_metadata_build_here_installs_for_itself_is_not_counted_as_warmed(
+def test_a_metadata_build_here_runs_once_and_devpi_keeps_nothing_it_installed(
     devpi: DevpiScene, dists: Dists, tmp_path: Path
 ) -> None:
-    """host-build has dynamic metadata and nothing to read it from: its backend runs here, in a
-    build environment for this Linux machine that installs linux-only-helper. The Windows target
-    does not need that wheel: it is not among the target's files, and since devpi now stores it
-    (it went through devpi), it is listed apart."""
+    """host-build has dynamic metadata and nothing to read it from: its backend runs here, once
+    for both targets, in a build environment for this Linux machine that installs
+    linux-only-helper. That wheel is read around devpi: devpi does not store it, no target lists
+    it, and it is not listed apart either."""
     hooks_before = hook_log(dists)
     report = tmp_path / "report.json"
-    proc = devpi.warmup("host-build", "--python", "3.12", "--platform", "win_amd64", "--report", str(report),
-                        check_exit=0)  # fmt: skip
-    assert "prepare_metadata_for_build_wheel host-build" in hook_log(dists)[len(hooks_before) :]
+    proc = devpi.warmup("host-build", "--python", "3.12", "--platform", "win_amd64,macosx_11_0_arm64",
+                        "--jobs", "2", "--report", str(report), check_exit=0)  # fmt: skip
+    hooks = [line.split()[0] for line in hook_log(dists)[len(hooks_before) :]]
+    assert hooks == ["get_requires_for_build_wheel", "prepare_metadata_for_build_wheel"], hooks
     assert "host-build 1.0: warmed the sdist" in proc.stdout
     assert "metadata built on this machine by its build backend" in " ".join(proc.stdout.split())
     data = json.loads(report.read_text())
-    assert report_files(report)["3.12-win_amd64"] == {"host_build-1.0.tar.gz", *BUILD}
-    assert [f["name"] for f in data["extra_files"]] == ["linux_only_helper-1.0-py3-none-any.whl"]
+    assert report_files(report) == {
+        "3.12-win_amd64": {"host_build-1.0.tar.gz", *BUILD},
+        "3.12-macosx_11_0_arm64": {"host_build-1.0.tar.gz", *BUILD},
+    }
+    assert data["extra_files"] == []
+    helper = devpi.links("linux-only-helper")["linux_only_helper-1.0-py3-none-any.whl"]
+    assert not devpi.is_cached(helper), "devpi stores what the build here installed for itself"
+    for name in ("host_build-1.0.tar.gz", *BUILD):
+        project = name.split("-")[0].replace("_", "-")
+        assert devpi.is_cached(devpi.links(project)[name]), name
+
+    # the next run reads the built metadata from the cache: no backend runs
+    hooks_before = hook_log(dists)
+    devpi.warmup("host-build", "--python", "3.12", "--platform", "win_amd64", check_exit=0)
+    assert hook_log(dists) == hooks_before
