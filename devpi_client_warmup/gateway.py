@@ -45,7 +45,7 @@ from . import sdist
 from .access import IndexAccess
 from .cache import Kind
 from .errors import BuildFailed, FetchError
-from .fetch import TIMEOUT, Store
+from .fetch import TIMEOUT, FileState, Store
 
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
@@ -97,6 +97,7 @@ class Gateway:
         self._target_of: dict[str, str] = {}  # tag of a pip run -> the target it resolves
         self._watch = watch  # told (target, what its pip asks for now) on every request
         self._built: set[str] = set()  # sdists whose metadata is built here
+        self._upstream_unreachable = False  # devpi's upstream cannot be read from this machine
         self.builder: Callable[[str, str, str], bytes] | None = None  # see _build
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -288,17 +289,26 @@ class Gateway:
             data = self._devpi_core_metadata(file_url) if file_url in self._devpi_metadata else None
             if data is None:
                 state = self.store.state(file_url)
-                if self._leave_devpi_alone(tag) and not state.cached:
-                    upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
+                if self._read_around(tag, state):
+                    try:
+                        upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
+                    except requests.RequestException:
+                        if self.check:
+                            raise
+                        self._upstream_unreachable, upstream = True, None
                     if upstream is not None:
                         return upstream
                 data = _wheel_metadata(self.spooled(file_url, tag))  # verified against the index's sha256
             self.store.remember(file_url, Kind.METADATA, data)
             return data
 
-    def _leave_devpi_alone(self, tag: str) -> bool:
-        """Must what the pip run ``tag`` reads leave devpi as it is? (--check, a build here)"""
-        return self.check or tag.startswith(_BUILD)
+    def _read_around(self, tag: str, state: FileState) -> bool:
+        """Is a file devpi does not store read from devpi's upstream instead, for the pip run
+        ``tag``? For --check always; for a metadata build here while this machine can reach
+        devpi's upstream (else what the build installs goes through devpi, and is listed apart)."""
+        if state.cached:
+            return False
+        return self.check or (tag.startswith(_BUILD) and not self._upstream_unreachable)
 
     def _devpi_core_metadata(self, file_url: str) -> bytes | None:
         """A wheel's METADATA as devpi serves it (PEP 658): without the wheel's body, and without
@@ -357,12 +367,19 @@ class Gateway:
         return None
 
     def spooled(self, file_url: str, tag: str = "") -> Path:
-        """A file fetched through devpi (which stores it); for a check or a metadata build here,
-        one devpi does not store is read from devpi's upstream instead, leaving devpi as it is."""
+        """A file fetched through devpi (which stores it), or, where ``_read_around`` says so,
+        from devpi's upstream, leaving devpi as it is."""
         if file_url in self.refused:
             raise FetchError(self.refused[file_url])
         state = self.store.state(file_url)
-        return self.store.spool(state, around_devpi=self._leave_devpi_alone(tag) and not state.cached)
+        if self._read_around(tag, state):
+            try:
+                return self.store.spool(state, around_devpi=True)
+            except (requests.RequestException, FetchError):
+                if self.check:
+                    raise
+                self._upstream_unreachable = True
+        return self.store.spool(state)
 
 
 def _dependencies(metadata: bytes) -> list[str]:
