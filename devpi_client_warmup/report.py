@@ -121,7 +121,8 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Write the report whole or not at all (a crash leaves no half-written report)."""
+    write_atomically(path, [(json.dumps(data, indent=2) + "\n").encode("utf-8")])
 
 
 def write_pins(folder: Path, outcome: Outcome) -> list[Path]:
