@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.parser
 import enum
+import functools
 import json
 import re
 import tarfile
@@ -11,7 +12,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -68,7 +69,7 @@ def toolchains(build_requires: Iterable[str]) -> list[str]:
 
 def inspect(path: Path) -> Sdist:
     """Read the build requirements from the ``pyproject.toml`` of an sdist."""
-    pyproject = _member(path, "pyproject.toml")
+    pyproject = _top(path, "pyproject.toml")
     build_system = tomllib.loads(pyproject.decode("utf-8")).get("build-system", {}) if pyproject else {}
     return Sdist(tuple(build_system.get("requires", LEGACY_BUILD_REQUIRES)))
 
@@ -76,7 +77,7 @@ def inspect(path: Path) -> Sdist:
 def static_metadata(path: Path) -> bytes | None:
     """PKG-INFO when PEP 643 makes it binding: Metadata-Version 2.2 or later, and neither
     Requires-Dist nor Requires-Python declared ``Dynamic``."""
-    pkg_info = _member(path, "PKG-INFO")
+    pkg_info = _top(path, "PKG-INFO")
     if pkg_info is None:
         return None
     message = email.parser.BytesParser().parsebytes(pkg_info, headersonly=True)
@@ -90,13 +91,12 @@ def legacy_metadata(path: Path) -> bytes | None:
     """PKG-INFO with the Requires-Dist of setuptools' ``*.egg-info/requires.txt``: what a
     setuptools build of the sdist declared when it was made (best effort: setup.py may compute
     other dependencies on another machine). None if the sdist has no ``.egg-info``."""
-    pkg_info = _member(path, "PKG-INFO")
-    egg_info = _find(
-        path, lambda name: re.fullmatch(r"[^/]+/(src/)?[^/]+\.egg-info/PKG-INFO", name) is not None
-    )
+    members = _members(path)
+    pkg_info = _top(path, "PKG-INFO")
+    egg_info = next((name for name in members if _EGG_INFO_RE.fullmatch(name)), None)
     if pkg_info is None or egg_info is None:
         return None
-    requires = _member(path, egg_info[: -len("PKG-INFO")] + "requires.txt", top=False) or b""
+    requires = members.get(egg_info[: -len("PKG-INFO")] + "requires.txt", b"")
     text = pkg_info.decode("utf-8", "replace").replace("\r\n", "\n")
     headers = text.split("\n\n", 1)[0].split("\n")
     lines = [line for line in headers if line and not line.startswith("Requires-Dist:")]
@@ -139,25 +139,31 @@ _HEADERS = {
 }
 
 
-def _member(path: Path, name: str, *, top: bool = True) -> bytes | None:
-    """``<top>/name`` (or with ``top=False`` the exact member ``name``) of a .tar.gz or .zip sdist."""
-    found = _find(
-        path, lambda member: member.count("/") == 1 and member.endswith("/" + name) if top else member == name
-    )
-    if found is None:
-        return None
-    if path.name.endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
-            return archive.read(found)
-    with tarfile.open(path) as archive:
-        stream = archive.extractfile(found)
-        return stream.read() if stream else None
+_EGG_INFO_RE = re.compile(r"[^/]+/(src/)?[^/]+\.egg-info/PKG-INFO")
+_WANTED_RE = re.compile(r"[^/]+/(PKG-INFO|pyproject\.toml|(src/)?[^/]+\.egg-info/(PKG-INFO|requires\.txt))")
 
 
-def _find(path: Path, wanted: Callable[[str], bool]) -> str | None:
-    """The first file member of the sdist whose name is ``wanted``."""
+def _top(path: Path, name: str) -> bytes | None:
+    """The member ``<top folder>/name`` of the sdist."""
+    return next((data for member, data in _members(path).items() if member.split("/", 1)[1] == name), None)
+
+
+@functools.lru_cache(maxsize=16)
+def _members(path: Path) -> dict[str, bytes]:
+    """The members any reader here needs (PKG-INFO, pyproject.toml, egg-info), read in one pass
+    over the .tar.gz or .zip sdist. A spooled file's name holds its sha256: one path, one content."""
+    found: dict[str, bytes] = {}
     if path.name.endswith(".zip"):
         with zipfile.ZipFile(path) as archive:
-            return next((name for name in archive.namelist() if wanted(name)), None)
+            for name in archive.namelist():
+                if _WANTED_RE.fullmatch(name):
+                    found.setdefault(name, archive.read(name))
+        return found
     with tarfile.open(path) as archive:
-        return next((member.name for member in archive if member.isfile() and wanted(member.name)), None)
+        for member in archive:
+            stream = (
+                archive.extractfile(member) if member.isfile() and _WANTED_RE.fullmatch(member.name) else None
+            )
+            if stream is not None:
+                found.setdefault(member.name, stream.read())
+    return found
