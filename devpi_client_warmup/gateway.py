@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import sys
+import tarfile
 import tempfile
 import threading
 import zipfile
@@ -39,13 +40,20 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name, parse_sdist_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 from . import sdist
 from .access import IndexAccess
 from .cache import Kind
 from .errors import BuildFailed, FetchError
 from .fetch import TIMEOUT, FileState, Store
+from .matrix import Target
 
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
@@ -94,7 +102,8 @@ class Gateway:
         self._prefetcher = ThreadPoolExecutor(_PREFETCH, thread_name_prefix="prefetch")
         self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
-        self._target_of: dict[str, str] = {}  # tag of a pip run -> the target it resolves
+        self._target_of: dict[str, Target] = {}  # tag of a pip run -> the target it resolves
+        self._shared: dict[str, set[str]] = {}  # tag of a metadata build -> see _read_around
         self._watch = watch  # told (target, what its pip asks for now) on every request
         self._built: set[str] = set()  # sdists whose metadata is built here
         self._upstream_unreachable = False  # devpi's upstream cannot be read from this machine
@@ -124,7 +133,7 @@ class Gateway:
     def simple_url(self) -> str:
         return self.access.simple_url
 
-    def index_url_for(self, tag: str, target: str) -> str:
+    def index_url_for(self, tag: str, target: Target) -> str:
         """The index's simple URL for one pip run for ``target``; ``tag`` tells its requests apart."""
         with self._lock:
             self._target_of[tag] = target
@@ -162,7 +171,7 @@ class Gateway:
             what = f"building the metadata of {name}"
         else:
             what = f"reading {name}"
-        self._watch(target, what)
+        self._watch(target.name, what)
 
     def unknown_for(self, tag: str) -> list[str]:
         """Projects the index answered 404 for when the pip run ``tag`` asked (sorted)."""
@@ -276,7 +285,12 @@ class Gateway:
         Raises ``NoMetadata`` for an sdist whose metadata is not to be built here, or whose build failed.
         """
         data = self._metadata(file_url, tag)
-        self.prefetch(_dependencies(data))
+        dependencies = _dependencies(data)
+        with self._lock:
+            shared = self._shared.get(tag)
+            if shared is not None and _project(file_url) in shared:
+                shared.update(canonicalize_name(name) for name in dependencies)
+        self.prefetch(dependencies)
         return data
 
     def _metadata(self, file_url: str, tag: str) -> bytes:
@@ -304,11 +318,19 @@ class Gateway:
 
     def _read_around(self, tag: str, state: FileState) -> bool:
         """Is a file devpi does not store read from devpi's upstream instead, for the pip run
-        ``tag``? For --check always; for a metadata build here while this machine can reach
-        devpi's upstream (else what the build installs goes through devpi, and is listed apart)."""
+        ``tag``? For --check always. For a metadata build here, unless the target's own build of
+        that sdist takes the same file (a pure wheel of its declared build requirements, markers
+        evaluated for the target, or of what they require: fetched once, through devpi), and
+        while this machine can reach devpi's upstream (else through devpi, and listed apart)."""
         if state.cached:
             return False
-        return self.check or (tag.startswith(_BUILD) and not self._upstream_unreachable)
+        if self.check:
+            return True
+        if not tag.startswith(_BUILD) or self._upstream_unreachable:
+            return False
+        with self._lock:
+            shared = self._shared.get(tag, set())
+        return not (_is_pure_wheel(state.filename) and _project(state.url) in shared)
 
     def _devpi_core_metadata(self, file_url: str) -> bytes | None:
         """A wheel's METADATA as devpi serves it (PEP 658): without the wheel's body, and without
@@ -348,6 +370,11 @@ class Gateway:
         self._built.add(file_url)
         self.asked(tag, file_url[len(self.origin) :])
         build_tag = _BUILD + hashlib.sha256(file_url.encode()).hexdigest()[:12]
+        with self._lock:
+            target = self._target_of.get(tag)
+        shared = self._build_requirements_for(file_url, target)
+        with self._lock:
+            self._shared[build_tag] = shared
         base = f"{self.url}/{_TAG}{build_tag}"
         try:
             return self.builder(filename, base + file_url[len(self.origin) :], base + self._simple_path)
@@ -380,6 +407,47 @@ class Gateway:
                     raise
                 self._upstream_unreachable = True
         return self.store.spool(state)
+
+    def _build_requirements_for(self, file_url: str, target: Target | None) -> set[str]:
+        """The projects of the sdist's declared build requirements whose markers hold for ``target``."""
+        try:
+            declared = self.store.sdist_info(file_url).build_requires
+        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile):
+            return set()
+        names: set[str] = set()
+        for text in declared:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:
+                continue
+            marker = requirement.marker
+            if (
+                marker is None
+                or target is None
+                or marker.evaluate({**target.marker_environment, "extra": ""})
+            ):
+                names.add(canonicalize_name(requirement.name))
+        return names
+
+
+def _project(file_url: str) -> str:
+    """The canonical project name of a wheel or sdist URL ("" if the name is not one)."""
+    filename = file_url.rsplit("/", 1)[-1]
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        return parse_sdist_filename(filename)[0]
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return ""
+
+
+def _is_pure_wheel(filename: str) -> bool:
+    try:
+        return filename.endswith(".whl") and all(
+            t.platform == "any" for t in parse_wheel_filename(filename)[3]
+        )
+    except InvalidWheelFilename:
+        return False
 
 
 def _dependencies(metadata: bytes) -> list[str]:

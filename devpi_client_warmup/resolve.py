@@ -142,7 +142,7 @@ class Index(Protocol):
     @property
     def simple_url(self) -> str: ...
 
-    def index_url_for(self, tag: str, target: str) -> str: ...
+    def index_url_for(self, tag: str, target: Target) -> str: ...
 
     def devpi_url(self, url: str) -> str: ...
 
@@ -336,7 +336,7 @@ def _run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: st
         sys.executable, "-m", "devpi_client_warmup._pip", "install",
         "--dry-run", "--ignore-installed", "--no-input", "--no-cache-dir",
         "--disable-pip-version-check", "--timeout", str(PIP_TIMEOUT), "--report", str(report),
-        "--index-url", pip.index.index_url_for(tag, target.name), *target.pip_options, "-r", str(requirements),
+        "--index-url", pip.index.index_url_for(tag, target), *target.pip_options, "-r", str(requirements),
     ]  # fmt: skip
     if inputs.constraints:
         constraints = workdir / "constraints.txt"
