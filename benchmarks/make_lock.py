@@ -57,7 +57,7 @@ from bench import (
     warmup_env,
 )
 
-from devpi_client_warmup.fetch import IndexFile
+from devpi_client_warmup.index.files import IndexFile
 
 PYPI_FILES = "https://files.pythonhosted.org/packages"
 
@@ -185,7 +185,7 @@ def lock(workdir: Path) -> None:
 
 
 class CachePages:
-    """The file cache as the project pages of an index (for devpi_client_warmup.lock.select)."""
+    """The file cache as the project pages of an index (for devpi_client_warmup.resolve.locked.select)."""
 
     def __init__(self) -> None:
         self.files: dict[str, list[IndexFile]] = {}
@@ -203,12 +203,13 @@ class CachePages:
 
 def check() -> None:
     """Every target of the matrix finds a file of each locked release that applies to it, in FILES."""
-    from devpi_client_warmup import lock as locks
+    from devpi_client_warmup.inputs.lock import load
     from devpi_client_warmup.matrix import build_matrix
+    from devpi_client_warmup.resolve.locked import select
 
-    pylock, pages, failed = locks.load(LOCK), CachePages(), []
+    pylock, pages, failed = load(LOCK), CachePages(), []
     for target in build_matrix([",".join(PYTHONS)], PLATFORMS):
-        resolution = locks.select(target, pylock, pages)
+        resolution = select(target, pylock, pages)
         say(
             f"  {target.name}: {len(resolution.picks)} locked files"
             + (f"; {resolution.error}" if resolution.error else "")

@@ -248,7 +248,7 @@ def offline_install(python: str, platform: str, workdir: Path, server: Server) -
         target = Target(Python.parse(python), Platform.parse(platform))
         env = {"DEVPI_WARMUP_MARKERS": json.dumps(target.marker_environment)}
         steps = [[
-            sys.executable, "-m", "devpi_client_warmup._pip", *pip_args, "--dry-run", "--ignore-installed",
+            sys.executable, "-m", "devpi_client_warmup.resolve._pip", *pip_args, "--dry-run", "--ignore-installed",
             "--only-binary", ":all:", *target.pip_options,
         ]]  # fmt: skip
         done = "resolves (pip --dry-run, its tags)"

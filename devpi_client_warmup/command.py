@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import enum
 import os
-import shutil
 import signal
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,15 +15,16 @@ import platformdirs
 from devpi.main import set_devpi_auth_header  # type: ignore[import-untyped]
 from packaging.utils import canonicalize_name
 
-from . import lock, pyproject, report
-from .access import IndexAccess, close_match, preflight, redact_userinfo
-from .cache import Cache
+from . import report
+from .console import Console
 from .errors import InputError
-from .fetch import FileState
-from .lock import Lock, is_lock_file
+from .index.access import IndexAccess, close_match, preflight, redact_userinfo
+from .index.cache import Cache
+from .inputs import lock, pyproject
+from .inputs.lock import Lock, is_lock_file
+from .inputs.requirements import Inputs
 from .matrix import Target, build_matrix
-from .pipeline import Options, TargetResult, run
-from .sources import Inputs
+from .pipeline import Options, run
 
 
 class ExitCode(enum.IntEnum):
@@ -101,7 +99,12 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
     if cache_problem:
         _say(hub.warn, f"devpi warmup: {cache_problem}")
     live = sys.stdout.isatty() and not args.quiet and not os.environ.get("CI")
-    console = Console(hub, len(targets), live=live, quiet=args.quiet)
+    console = Console(
+        lambda text, ok: _say(lambda line: hub.line(line, red=not ok, green=ok), text),
+        len(targets),
+        live=live,
+        quiet=args.quiet,
+    )
     options = Options(
         dest=Path(args.dest).expanduser() if args.dest else None,
         check=args.check,
@@ -145,91 +148,6 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         _say(hub.error, f"devpi warmup: {where}{first.error} (target {first.target.name}){hint}")
         return ExitCode.BAD_INPUT
     return ExitCode.OK if all(result.ok for result in outcome.results) else ExitCode.INCOMPLETE
-
-
-class Console:
-    """Target lines as targets finish; on a terminal also a live line (refreshed every second)
-    naming the targets still resolving, how long each has taken so far and what its pip asks
-    devpi for now."""
-
-    def __init__(self, hub: Any, targets: int, *, live: bool, quiet: bool) -> None:
-        self.hub, self.targets, self.live, self.quiet = hub, targets, live, quiet
-        self.lock = threading.Lock()
-        self.done_targets = self.fetched_files = self.fetched_bytes = 0
-        self.resolving: dict[str, float] = {}  # target name -> when it started
-        self.asking: dict[str, str] = {}  # target name -> what its pip asks for now
-        self._stop = threading.Event()
-        if live:
-            threading.Thread(target=self._tick, daemon=True).start()
-
-    def started(self, target: Target) -> None:
-        with self.lock:
-            self.resolving[target.name] = time.monotonic()
-            self._status()
-
-    def doing(self, target_name: str, what: str) -> None:
-        with self.lock:  # shown at the next tick
-            self.asking[target_name] = what
-
-    def resolved(self, result: TargetResult) -> None:
-        with self.lock:
-            self.resolving.pop(result.target.name, None)
-            self.asking.pop(result.target.name, None)
-            self._status()
-
-    def fetched(self, state: FileState) -> None:
-        with self.lock:
-            if state.fetched:
-                self.fetched_files += 1
-                self.fetched_bytes += state.size or 0
-            self._status()
-
-    def finished(self, result: TargetResult) -> None:
-        with self.lock:
-            self.done_targets += 1
-            self._clear()
-            if not (self.quiet and result.ok):
-                _say(
-                    lambda text: self.hub.line(text, red=not result.ok, green=result.ok),
-                    report.target_line(result),
-                )
-            self._status()
-
-    def close(self) -> None:
-        with self.lock:
-            self._clear()
-            self._stop.set()
-
-    def _tick(self) -> None:
-        while not self._stop.wait(1.0):
-            with self.lock:
-                self._status()
-
-    def _status(self) -> None:
-        if not self.live or self._stop.is_set():
-            return
-        now = time.monotonic()
-        line = (
-            f"{self.done_targets}/{self.targets} targets done, fetched {self.fetched_files} files"
-            f" ({report.human_bytes(self.fetched_bytes)})"
-        )
-        if self.resolving:
-            running = sorted(self.resolving.items(), key=lambda item: item[1])
-            line += "; resolving " + ", ".join(
-                f"{name} {now - since:.0f} s" + (f" ({self.asking[name]})" if name in self.asking else "")
-                for name, since in running
-            )
-        width = shutil.get_terminal_size().columns - 1
-        try:
-            sys.stdout.write("\r\x1b[K" + (line if len(line) <= width else line[: width - 3] + "..."))
-            sys.stdout.flush()
-        except BrokenPipeError:
-            self._stop.set()
-
-    def _clear(self) -> None:
-        if self.live and not self._stop.is_set():
-            sys.stdout.write("\r\x1b[K")
-            sys.stdout.flush()
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:

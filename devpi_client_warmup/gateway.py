@@ -48,11 +48,11 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from . import sdist
-from .access import IndexAccess
-from .cache import Kind
 from .errors import BuildFailed, FetchError
-from .fetch import TIMEOUT, FileState, Store
+from .index import sdist
+from .index.access import IndexAccess
+from .index.cache import Kind
+from .index.files import TIMEOUT, FileState, Store
 from .matrix import Target
 
 _ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)

@@ -21,15 +21,18 @@ from typing import Any, Callable, Protocol
 import requests
 
 from . import __version__
-from .access import IndexAccess, server_state
-from .cache import Cache, Kind
 from .errors import FetchError
-from .fetch import FileState, Store
 from .gateway import Gateway
-from .lock import Lock, select
+from .index.access import IndexAccess, server_state
+from .index.cache import Cache, Kind
+from .index.files import FileState, Store
+from .inputs.lock import Lock
+from .inputs.requirements import Inputs
 from .matrix import Target
-from .resolve import Pick, PipRun, Resolution, add_builds, build_metadata, resolve_target
-from .sources import Inputs
+from .resolve.locked import select
+from .resolve.pip import PipRun, build_metadata
+from .resolve.resolution import Pick, Resolution
+from .resolve.target import add_builds, resolve_target
 
 _PROBES = 8  # cache probes at once (waiting on devpi, not on the CPU)
 

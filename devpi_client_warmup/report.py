@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .cache import write_atomically
+from .index.cache import write_atomically
 from .pipeline import Outcome, Status, TargetResult
 
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from devpi_client_warmup.access import IndexAccess
 from devpi_client_warmup.errors import FetchError
+from devpi_client_warmup.index.access import IndexAccess
 
 
 @contextmanager

@@ -269,7 +269,7 @@ def test_no_credential_ever_leaks(gated_devpi: LockedScene, tmp_path: Path) -> N
     # ... nor in the argv of any process, sampled while pip and pip's build subprocesses ran
     assert not watch.hits, watch.hits
     assert watch.samples > 10
-    assert any("devpi_client_warmup._pip" in argv for argv in watch.pip_argvs)
+    assert any("devpi_client_warmup.resolve._pip" in argv for argv in watch.pip_argvs)
     # pip's build subprocesses: the build environment's install, the PEP 517 hooks
     builds = [argv for argv in watch.pip_argvs if "--prefix" in argv or any("_in_process" in a for a in argv)]
     assert builds, sorted({" ".join(argv)[:200] for argv in watch.pip_argvs})
@@ -327,7 +327,7 @@ def test_pip_gets_an_allow_listed_environment_and_never_a_proxy(devpi: DevpiScen
     finally:
         watch.stop()
     assert proc.returncode == 0, describe(proc)
-    assert any("devpi_client_warmup._pip" in argv for argv in watch.pip_argvs)
+    assert any("devpi_client_warmup.resolve._pip" in argv for argv in watch.pip_argvs)
     # the canary never reached pip or a build subprocess (the devpi command itself has it, of course)
     children = [hit for hit in watch.hits if not any(arg.endswith("/devpi") for arg in hit[1])]
     assert not children, children

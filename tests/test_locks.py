@@ -9,8 +9,8 @@ from typing import Callable
 
 import pytest
 
-from devpi_client_warmup import lock as lock_module
-from devpi_client_warmup.lock import load
+from devpi_client_warmup.inputs import lock as lock_module
+from devpi_client_warmup.inputs.lock import load
 from devpi_client_warmup.matrix import Platform, Python, Target
 from tests.support.devpi import DevpiScene
 from tests.support.dists import Dists

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from devpi_client_warmup.resolve import pip_failure
-from devpi_client_warmup.sdist import toolchains
+from devpi_client_warmup.index.sdist import toolchains
+from devpi_client_warmup.resolve.pip import pip_failure
 from tests.support._distwriter import write_sdist
 from tests.support.devpi import clean_env
 from tests.support.dists import make_wheel

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from devpi_client_warmup.errors import InputError
-from devpi_client_warmup.pyproject import load
-from devpi_client_warmup.sources import Inputs
+from devpi_client_warmup.inputs.pyproject import load
+from devpi_client_warmup.inputs.requirements import Inputs
 
 
 def write(path: Path, text: str) -> Path:

@@ -1,40 +1,34 @@
 """Pinned inputs: pylock.toml (PEP 751), uv.lock and fully hash-pinned requirements.
 
-A lock already says which release of every package to install. For each target this
-module takes the locked packages whose markers hold there and picks, from the devpi
-index's project pages, the file of the locked release that pip on the target would take
-(the best wheel by the target's tag ranking, else the sdist) — no resolution. A hash the
-lock records for that file must equal the index's.
+A lock already says which release of every package to install; ``resolve.locked`` picks each
+target's files from it without resolving.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
+from packaging.pylock import (
+    PackageSdist,
+    PackageWheel,
+    Pylock,
+    PylockUnsupportedVersionError,
+    PylockValidationError,
+    is_valid_pylock_path,
+)
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
-from requests import RequestException
+from packaging.version import InvalidVersion
 
-from ._compat import tomllib
-from .errors import FetchError, InputError
-from .fetch import IndexFile
-from .matrix import Target
-from .resolve import Pick, Resolution
-from .sources import Inputs
-
-_PYLOCK_RE = re.compile(r"^pylock\.([^.]+\.)?toml$")
+from .._compat import tomllib
+from ..errors import InputError
+from .requirements import Inputs
 
 
 @dataclass(frozen=True)
@@ -101,14 +95,8 @@ def _edge_applies(text: str, environment: dict[str, str]) -> bool:
     return _marker(text).evaluate({**environment, "extra": ""})
 
 
-class Pages(Protocol):
-    """The index's project pages (see fetch.Store.project_files)."""
-
-    def project_files(self, project: str) -> list[IndexFile] | None: ...
-
-
 def is_lock_file(path: Path) -> bool:
-    return path.name == "uv.lock" or bool(_PYLOCK_RE.match(path.name))
+    return path.name == "uv.lock" or is_valid_pylock_path(path)
 
 
 def load(path: Path) -> Lock:
@@ -153,31 +141,36 @@ def from_pinned_requirements(inputs: Inputs) -> Lock | None:
 
 
 def _pylock(path: str, document: dict[str, Any]) -> Lock:
-    if "lock-version" not in document:
-        raise InputError(f"{path}: no lock-version: not a PEP 751 pylock.toml")
+    """A PEP 751 lock, read and validated by ``packaging.pylock``."""
+    try:
+        pylock = Pylock.from_dict(document)
+    except (PylockValidationError, PylockUnsupportedVersionError) as exc:
+        raise InputError(f"{path}: not a valid PEP 751 lock: {exc}") from None
     packages = []
-    for package in document.get("packages", []):
-        if "version" not in package:
+    for package in pylock.packages:
+        if package.version is None:
             raise InputError(
-                f"{path}: {package['name']} has no version (VCS/directory packages cannot be warmed)"
+                f"{path}: {package.name} has no version (VCS/directory packages cannot be warmed)"
             )
-        files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
+        files: list[PackageWheel | PackageSdist] = [
+            *(package.wheels or ()),
+            *([package.sdist] if package.sdist else []),
+        ]
         hashes = {
-            f.get("name") or f["url"].rsplit("/", 1)[-1]: f["hashes"]["sha256"]
-            for f in files
-            if "sha256" in f.get("hashes", {})
+            file.name or (file.url or file.path or "").rsplit("/", 1)[-1]: file.hashes["sha256"]
+            for file in files
+            if "sha256" in file.hashes
         }
         packages.append(
             Locked(
-                canonicalize_name(package["name"]),
-                package["version"],
-                Marker(package["marker"]) if package.get("marker") else None,
-                SpecifierSet(package["requires-python"]) if package.get("requires-python") else None,
+                canonicalize_name(package.name),
+                str(package.version),
+                package.marker,
+                package.requires_python,
                 hashes,
             )
         )
-    requires_python = document.get("requires-python")
-    return Lock(path, tuple(packages), SpecifierSet(requires_python) if requires_python else None)
+    return Lock(path, tuple(packages), pylock.requires_python)
 
 
 def _uv_lock(path: str, document: dict[str, Any]) -> Lock:
@@ -210,87 +203,3 @@ def _uv_hashes(package: dict[str, Any]) -> dict[str, str]:
         for f in files
         if "url" in f and str(f.get("hash", "")).startswith("sha256:")
     }
-
-
-def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
-    """The file of every locked release that ``target`` installs; problems name what is missing."""
-    resolution = Resolution(target, resolved_by="lock")
-    environment = target.marker_environment
-    python = target.python.full_version
-    if lock.requires_python and not lock.requires_python.contains(python, prereleases=True):
-        resolution.error = f"{lock.path} requires Python {lock.requires_python}"
-        return resolution
-    ranking = {tag: rank for rank, tag in enumerate(target.tags)}
-    reachable = lock.graph.reachable(environment) if lock.graph is not None else None
-    problems = []
-    for locked in lock.packages:
-        if locked.marker is not None and not _applies(locked.marker, environment):
-            continue
-        if reachable is not None and (locked.name, locked.version) not in reachable:
-            continue
-        if locked.requires_python and not locked.requires_python.contains(python, prereleases=True):
-            problems.append(f"{locked.name} {locked.version} requires Python {locked.requires_python}")
-            continue
-        try:
-            files = pages.project_files(locked.name)
-        except (FetchError, RequestException, ValueError) as exc:
-            problems.append(f"{locked.name}: cannot read its index page: {exc}")
-            continue
-        if files is None:
-            problems.append(f"{locked.name}: not on the index")
-            continue
-        chosen = _best_file(files, locked, ranking)
-        if chosen is None:
-            problems.append(f"{locked.name} {locked.version}: no file on the index fits {target.name}")
-            continue
-        mismatch = _hash_mismatch(chosen, locked)
-        if mismatch:
-            problems.append(mismatch)
-            continue
-        resolution.picks.append(Pick(locked.name, locked.version, chosen.url, chosen.sha256))
-    if problems:
-        resolution.error = "; ".join(problems)
-    return resolution
-
-
-def _applies(marker: Marker, environment: dict[str, str]) -> bool:
-    """Evaluate a lock's marker (PEP 751 markers may test ``extras`` and ``dependency_groups``)."""
-    lock_env: dict[str, Any] = {**environment, "extras": frozenset(), "dependency_groups": frozenset()}
-    return marker.evaluate(lock_env, context="lock_file")
-
-
-def _best_file(files: list[IndexFile], locked: Locked, ranking: dict[Any, int]) -> IndexFile | None:
-    """The wheel pip on the target prefers (its best-ranked tag), else the sdist."""
-    version = Version(locked.version)
-    best: tuple[int, IndexFile] | None = None
-    sdist = None
-    for file in files:
-        if file.filename.endswith(".whl"):
-            try:
-                _, file_version, _, tags = parse_wheel_filename(file.filename)
-            except InvalidWheelFilename:
-                continue
-            rank = min((ranking[tag] for tag in tags if tag in ranking), default=None)
-            if file_version == version and rank is not None and (best is None or rank < best[0]):
-                best = (rank, file)
-        elif _sdist_release(file.filename) == (locked.name, version):
-            sdist = file
-    return best[1] if best else sdist
-
-
-def _sdist_release(filename: str) -> tuple[str, Version] | None:
-    try:
-        return parse_sdist_filename(filename)
-    except InvalidSdistFilename:
-        return None
-
-
-def _hash_mismatch(file: IndexFile, locked: Locked) -> str | None:
-    expected = locked.hashes.get(file.filename)
-    if expected and file.sha256 and expected != file.sha256:
-        return f"{file.filename}: the lock says sha256 {expected}, the index says {file.sha256}"
-    if locked.any_hashes and file.sha256 not in locked.any_hashes:
-        return (
-            f"{file.filename}: sha256 {file.sha256} on the index is none of the --hash values pinned for it"
-        )
-    return None

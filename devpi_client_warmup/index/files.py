@@ -23,10 +23,10 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from ..errors import FetchError
 from . import sdist
 from .access import IndexAccess
 from .cache import Cache, Kind, write_atomically
-from .errors import FetchError
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3

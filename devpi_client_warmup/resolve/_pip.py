@@ -1,4 +1,4 @@
-"""Run pip for one target: ``python -m devpi_client_warmup._pip install ...``.
+"""Run pip for one target: ``python -m devpi_client_warmup.resolve._pip install ...``.
 
 pip evaluates environment markers against the machine it runs on, even with ``--platform``
 and ``--python-version`` (pip#11664). Here pip's vendored ``packaging`` gets the target's

@@ -8,9 +8,9 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from ._compat import tomllib
-from .errors import InputError
-from .sources import Inputs, project_requirements
+from .._compat import tomllib
+from ..errors import InputError
+from .requirements import Inputs, project_requirements
 
 TABLE = "tool.devpi-warmup"
 _LIST_KEYS = (

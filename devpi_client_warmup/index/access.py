@@ -12,8 +12,8 @@ from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import __version__
-from .errors import FetchError, InputError
+from .. import __version__
+from ..errors import FetchError, InputError
 
 
 @dataclass(frozen=True)

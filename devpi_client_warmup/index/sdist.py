@@ -17,7 +17,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ._compat import tomllib
+from .._compat import tomllib
 
 # pip's fallback for projects without [build-system] (setup.py only); pip before 24.1
 # (23.x is what a fresh CPython 3.9-3.11 venv carries) also asks for wheel

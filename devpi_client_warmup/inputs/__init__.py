@@ -1,0 +1,1 @@
+"""What to warm: requirement files and command lines, ``[tool.devpi-warmup]`` tables, locks."""
