@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import enum
 import os
 import signal
 import sys
@@ -25,14 +24,7 @@ from .inputs.lock import Lock, is_lock_file
 from .inputs.requirements import Inputs
 from .matrix import Target, build_matrix
 from .pipeline import Options, run
-
-
-class ExitCode(enum.IntEnum):
-    OK = 0
-    INCOMPLETE = 1  # a target failed, or (--check) devpi lacks files
-    BAD_INPUT = 2
-    INTERRUPTED = 130  # Ctrl-C (SIGINT)
-    TERMINATED = 143  # SIGTERM
+from .problems import ExitCode, exit_code
 
 
 class Terminated(KeyboardInterrupt):
@@ -134,20 +126,22 @@ def _main(hub: Any, args: argparse.Namespace) -> int:
         )
     _say(hub.line, "")
     _say(hub.line, report.summary(outcome))
-    unknown = [r for r in outcome.results if r.resolution.unknown_project]
-    if unknown:
-        first = unknown[0].resolution
+    found = [problem for result in outcome.results for problem in result.problems]
+    unknown = next((r for r in outcome.results if r.resolution.unknown_project), None)
+    if unknown is not None:  # bad input: said once, with where it was asked for
+        project = unknown.resolution.unknown_project or ""
         origins = [
             line.origin
             for line in inputs.requirements + inputs.constraints
-            if canonicalize_name(line.requirement.name) == canonicalize_name(first.unknown_project or "")
+            if canonicalize_name(line.requirement.name) == canonicalize_name(project)
         ]
         where = f"{origins[0]}: " if origins and origins[0] != "command line" else ""
-        match = close_match(access, first.unknown_project or "")
+        match = close_match(access, project)
         hint = f"; did you mean {match!r}?" if match else ""
-        _say(hub.error, f"devpi warmup: {where}{first.error} (target {first.target.name}){hint}")
-        return ExitCode.BAD_INPUT
-    return ExitCode.OK if all(result.ok for result in outcome.results) else ExitCode.INCOMPLETE
+        _say(
+            hub.error, f"devpi warmup: {where}{unknown.resolution.error} (target {unknown.target.name}){hint}"
+        )
+    return exit_code(found)
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Target], Inputs, Lock | None]:

@@ -6,7 +6,6 @@ targets is fetched once. Each target is reported as soon as its last file is set
 
 from __future__ import annotations
 
-import enum
 import functools
 import hashlib
 import json
@@ -29,6 +28,7 @@ from .index.files import FileState, Store
 from .inputs.lock import Lock
 from .inputs.requirements import Inputs
 from .matrix import Target
+from .problems import Problem, ProblemKind, Status, target_status
 from .resolve.locked import select
 from .resolve.pip import PipRun, build_metadata
 from .resolve.resolution import Pick, Resolution
@@ -47,16 +47,6 @@ class Options:
     refuse_builds: bool = False
 
 
-class Status(str, enum.Enum):
-    """How a target ended."""
-
-    OK = "ok"  # every file it needs is stored by devpi (now)
-    COMPLETE = "complete"  # --check: devpi stores every file it needs
-    MISSING = "missing"  # --check: devpi lacks some of its files
-    INCOMPLETE = "incomplete"  # resolved, but some files could not be fetched
-    FAILED = "failed"  # it could not be resolved
-
-
 @dataclass
 class TargetResult:
     """A target's resolution and the state of each file it needs."""
@@ -71,25 +61,25 @@ class TargetResult:
         return self.resolution.target
 
     @property
-    def problems(self) -> list[str]:
-        problems = [f.error for f in self.files if f.error]
+    def problems(self) -> list[Problem]:
+        name, found = self.target.name, []
         if self.resolution.error:
-            problems.insert(0, self.resolution.error)
-        return problems
+            kind = ProblemKind.UNKNOWN_PACKAGE if self.resolution.unknown_project else ProblemKind.UNRESOLVED
+            found.append(Problem(kind, name, self.resolution.error))
+        found += [Problem(ProblemKind.NOT_FETCHED, name, f.error, f.filename) for f in self.files if f.error]
+        found += [
+            Problem(ProblemKind.MISSING, name, f"{filename}: devpi does not store it", filename)
+            for filename in self.missing
+        ]
+        return found
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.missing
+        return not self.problems
 
     @property
     def status(self) -> Status:
-        if self.resolution.error and not self.missing:
-            return Status.FAILED
-        if self.missing:
-            return Status.MISSING
-        if self.problems:
-            return Status.INCOMPLETE
-        return Status.COMPLETE if self.checked else Status.OK
+        return target_status(self.problems, checked=self.checked)
 
     @property
     def bytes(self) -> int:

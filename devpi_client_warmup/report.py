@@ -8,7 +8,8 @@ from typing import Any
 
 from . import __version__
 from .index.cache import write_atomically
-from .pipeline import Outcome, Status, TargetResult
+from .pipeline import Outcome, TargetResult
+from .problems import ProblemKind, Status
 
 
 def human_bytes(size: int) -> str:
@@ -31,11 +32,11 @@ def _status_line(result: TargetResult) -> str:
     name = result.target.name
     count = f"{len(result.files)} files, {human_bytes(result.bytes)}"
     if result.status is Status.FAILED:
-        return f"{name}: FAILED: {result.problems[0]}"
+        return f"{name}: FAILED: {result.problems[0].message}"
     if result.status is Status.MISSING:
         return f"{name}: missing {len(result.missing)} of {len(result.files)} file(s): {', '.join(result.missing)}"
     if result.status is Status.INCOMPLETE:
-        return f"{name}: INCOMPLETE ({count}): {'; '.join(result.problems)}"
+        return f"{name}: INCOMPLETE ({count}): {'; '.join(p.message for p in result.problems)}"
     if result.status is Status.COMPLETE:
         return f"{name}: complete ({count}, all stored by devpi)"
     how = []
@@ -105,7 +106,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                     for pick, state in zip(result.resolution.picks, result.files)
                 ],
                 "missing": result.missing,
-                "problems": result.problems,
+                "problems": [p.message for p in result.problems if p.kind is not ProblemKind.MISSING],
                 "warnings": result.resolution.warnings,
                 "older": [vars(older) for older in result.resolution.older],
             }
@@ -115,7 +116,13 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
         "extra_files": [
             {"name": f.filename, "url": f.url, "sha256": f.sha256, "size": f.size} for f in outcome.extra
         ],
-        "problems": [f"{r.target.name}: {p}" for r in outcome.results for p in r.problems] + outcome.problems,
+        "problems": [
+            f"{p.target}: {p.message}"
+            for r in outcome.results
+            for p in r.problems
+            if p.kind is not ProblemKind.MISSING
+        ]
+        + outcome.problems,
         "timings": {"total_seconds": round(outcome.seconds, 3)},
     }
 
