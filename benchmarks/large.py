@@ -1,0 +1,180 @@
+"""Benchmark "large": 300 well-known top-level requirements x 25 targets, on the real PyPI.
+
+Usage (from the repository root; python3.11 on PATH for the loop's venv; needs PyPI)::
+
+    PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/large.py
+
+The requirements are ``benchmarks/large-requirements.txt`` (306 lines of well-known PyPI
+projects, unpinned; no PyTorch/TensorFlow-sized wheels). The matrix is CPython 3.9-3.13 x
+``manylinux2014_x86_64``, ``manylinux_2_28_x86_64``, ``manylinux2014_aarch64``, ``win_amd64``,
+``macosx_11_0_arm64``: 25 targets. devpi-server mirrors the real PyPI (sdists and wheels),
+with ``--enable-core-metadata`` and ``mirror_provides_core_metadata`` on, as the README
+recommends. Measured:
+
+* ``devpi warmup`` cold (devpi stores nothing, empty tool cache) and again: wall and CPU
+  seconds, peak RSS of the process tree, requests to devpi, bytes devpi fetched from PyPI
+  against the unique bytes the targets need;
+* the original loop (``pip download --only-binary=:all: --platform P --python-version V``,
+  newest pip, its own cache) on 3 of the 25 targets against its own fresh devpi, cold and
+  again, extrapolated to 25 (a full loop would take hours): the loop's cost is per target;
+* the goal's yardstick: unique bytes / link speed (a 40 MB wheel fetched from PyPI directly)
+  plus one pip resolution per target (measured: pip install --dry-run of one target against
+  the warm devpi) spread over the machine's CPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from bench import Run, make_pip, measure, pypi_client, say
+
+from tests.support.devpi import ROOT_PASSWORD, DevpiServer, clean_env
+
+REQUIREMENTS = HERE / "large-requirements.txt"
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+PLATFORMS = (
+    "manylinux2014_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux2014_aarch64",
+    "win_amd64",
+    "macosx_11_0_arm64",
+)
+LOOP_TARGETS = (
+    ("3.9", "manylinux2014_x86_64"),
+    ("3.12", "manylinux_2_28_x86_64"),
+    ("3.13", "macosx_11_0_arm64"),
+)
+TIMEOUT = 4 * 3600.0
+
+
+def server_requests(server: DevpiServer) -> int:
+    return len(re.findall(r"\[req\d+\] (?:GET|HEAD|POST|PUT)", server.log_text()))
+
+
+def stored_bytes(server: DevpiServer) -> int:
+    return sum(p.stat().st_size for p in (server.serverdir / "+files").rglob("*") if p.is_file())
+
+
+def provide_core_metadata(client) -> None:  # type: ignore[no-untyped-def]
+    client.login("root", ROOT_PASSWORD)
+    client.run("index", "root/pypi", "mirror_provides_core_metadata=True")
+    client.login("bench", "bench-pw-1")
+
+
+def warmup(clientdir: Path, cache: Path, report: Path, log: Path) -> Run:
+    argv = [str(Path(sys.executable).parent / "devpi"), "--clientdir", str(clientdir), "warmup",
+            "-r", str(REQUIREMENTS), "--python", ",".join(PYTHONS), "--platform", ",".join(PLATFORMS),
+            "--report", str(report)]  # fmt: skip
+    return measure(argv, clean_env(XDG_CACHE_HOME=str(cache)), log, timeout=TIMEOUT)
+
+
+def loop(pip: Path, index: str, dest: Path, cache: Path, log: Path) -> Run:
+    env = clean_env(PIP_CACHE_DIR=str(cache))
+    env.pop("PIP_NO_CACHE_DIR", None)
+    total = Run()
+    for python, platform in LOOP_TARGETS:
+        nodot = python.replace(".", "")
+        argv = [str(pip), "download", "--disable-pip-version-check", "--index-url", index,
+                "--platform", platform, "--python-version", nodot, "--implementation", "cp",
+                "--abi", f"cp{nodot}", "--only-binary=:all:", "--dest", str(dest), "-r", str(REQUIREMENTS)]  # fmt: skip
+        total = total.then(measure(argv, env, log, timeout=TIMEOUT))
+    return total
+
+
+def one_resolution(pip: Path, index: str, log: Path) -> float:
+    """One pip resolution of one target against the warm devpi (no pip cache): seconds."""
+    argv = [str(pip), "install", "--dry-run", "--ignore-installed", "--no-cache-dir", "--disable-pip-version-check",
+            "--index-url", index, "--platform", "manylinux2014_x86_64", "--python-version", "312",
+            "--only-binary=:all:", "--target", str(log.parent / "never"), "--report", os.devnull,
+            "-r", str(REQUIREMENTS)]  # fmt: skip
+    return measure(argv, clean_env(), log).seconds
+
+
+def link_speed() -> float:
+    """Bytes per second of one large wheel fetched from PyPI directly (best of two)."""
+    best = 0.0
+    page = requests.get(
+        "https://pypi.org/simple/scipy/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=60,
+    ).json()
+    name = "scipy-1.14.1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    wheel = next(f["url"] for f in page["files"] if f["filename"] == name)
+    for _ in range(2):
+        started = time.monotonic()
+        size = len(requests.get(wheel, timeout=300).content)
+        best = max(best, size / (time.monotonic() - started))
+    return best
+
+
+def unique_bytes(report: Path) -> tuple[int, int]:
+    data = json.loads(report.read_text())
+    files = {f["url"]: f["size"] or 0 for t in data["targets"] for f in t["files"]}
+    return len(files), sum(files.values())
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="devpi-warmup-large-bench-"))
+    pip = make_pip(workdir / "loop-venv")
+    mb = 1024 * 1024
+    speed = link_speed()
+    say(f"link: {speed / mb:.1f} MB/s (a 40 MB wheel from PyPI directly)")
+
+    where = workdir / "warmup"
+    server, client, simple_url = pypi_client(where)
+    try:
+        provide_core_metadata(client)
+        results = {}
+        for phase in ("cold", "again"):
+            before = server_requests(server)
+            run = warmup(client.clientdir, where / "xdg", where / f"report-{phase}.json", where / "run.log")
+            results[phase] = (run, server_requests(server) - before, stored_bytes(server))
+            say(f"warmup {phase}: {run.seconds:.1f} s, cpu {run.cpu:.1f} s, peak RSS tree"
+                f" {run.peaks.tree_kb / 1024:.0f} MB, {results[phase][1]} requests to devpi,"
+                f" devpi stores {results[phase][2] / mb:.0f} MB, exit {run.returncode}")  # fmt: skip
+        files, needed = unique_bytes(where / "report-cold.json")
+        say(f"unique files the 25 targets need: {files}, {needed / mb:.0f} MB")
+        t1 = one_resolution(pip, simple_url, where / "resolution.log")
+        say(f"one pip resolution of one target against the warm devpi: {t1:.1f} s")
+    finally:
+        server.stop()
+    cpus = os.cpu_count() or 1
+    yardstick = needed / speed + len(PYTHONS) * len(PLATFORMS) * t1 / cpus
+    cold = results["cold"][0].seconds
+    say(f"yardstick: {needed / mb:.0f} MB / {speed / mb:.1f} MB/s + 25 x {t1:.1f} s / {cpus} CPUs = {yardstick:.0f} s;"
+        f" warmup cold is {cold / yardstick:.2f}x of it (goal: within 3x); again {results['again'][0].seconds:.1f} s"
+        " (goal: under 60 s)")  # fmt: skip
+
+    where = workdir / "loop"
+    server, client, simple_url = pypi_client(where)
+    try:
+        provide_core_metadata(client)
+        loops = [loop(pip, simple_url, where / "dest", where / "pip-cache", where / "run.log") for _ in "12"]
+    finally:
+        server.stop()
+    scale = len(PYTHONS) * len(PLATFORMS) / len(LOOP_TARGETS)
+    for phase, run in zip(("cold", "again"), loops):
+        say(f"loop {phase} on {len(LOOP_TARGETS)} targets: {run.seconds:.1f} s, cpu {run.cpu:.1f} s,"
+            f" exit {run.returncode}; x{scale:.2f} for 25 targets: {run.seconds * scale:.0f} s")  # fmt: skip
+    say(
+        f"ratio loop (extrapolated) / warmup: cold {loops[0].seconds * scale / cold:.1f}x,"
+        f" again {loops[1].seconds * scale / results['again'][0].seconds:.1f}x"
+    )
+    say(f"logs and reports: {workdir}")
+    return 0 if all(r[0].returncode == 0 for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
