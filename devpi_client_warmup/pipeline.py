@@ -52,13 +52,22 @@ class TargetResult:
     """A target's resolution and the state of each file it needs."""
 
     resolution: Resolution
-    files: list[FileState] = field(default_factory=list)
+    states: dict[str, FileState] = field(default_factory=dict)  # by URL: the state of each pick's file
     missing: list[str] = field(default_factory=list)  # --check: files devpi does not store
     checked: bool = False  # --check: nothing was fetched
 
     @property
     def target(self) -> Target:
         return self.resolution.target
+
+    @property
+    def picks(self) -> list[tuple[Pick, FileState]]:
+        """Each file the target needs, as pip (or the lock) picked it, with its state."""
+        return [(pick, self.states[pick.url]) for pick in self.resolution.picks]
+
+    @property
+    def files(self) -> list[FileState]:
+        return [self.states[pick.url] for pick in self.resolution.picks]
 
     @property
     def problems(self) -> list[Problem]:
@@ -149,10 +158,6 @@ def _run(
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
         store = Store(access, workdir, options.cache)
-        results: list[TargetResult] = []
-        fetches: dict[str, Future[None]] = {}
-        guard = threading.Lock()
-        interrupted = threading.Event()
         with (
             Gateway(
                 access,
@@ -170,100 +175,149 @@ def _run(
             netrc.write_text(gateway.netrc())
             pip = PipRun(gateway, netrc, store)
             gateway.builder = functools.partial(build_metadata, pip, workdir)
-            if lock is None:  # every target's pip starts with these pages
-                gateway.prefetch(line.requirement.name for line in inputs.requirements)
-
-            def fetch_once(state: FileState) -> Future[None]:
-                with guard:
-                    if state.url not in fetches:
-                        fetches[state.url] = fetch_pool.submit(store.ensure, state, options.dest)
-                        fetches[state.url].add_done_callback(lambda future: fetched(state, future))
-                    return fetches[state.url]
-
-            def fetched(state: FileState, future: Future[None]) -> None:
-                if future.exception() is not None:  # a bug, not a fault: still name the file
-                    state.error = f"{state.filename}: {future.exception()!r}"
-                progress.fetched(state)
-
-            def settle(index: int, target: Target) -> None:
-                started = time.monotonic()
-                if not interrupted.is_set():
-                    progress.started(target)
-                try:
-                    where = workdir / f"target-{index}"
-                    if lock is None:
-                        resolution = resolve_target(target, inputs, pip, where, store)
-                    else:  # a lock: no resolution, except for what builds its sdists
-                        resolution = add_builds(select(target, lock, store), inputs, pip, where, store)
-                        resolution.seconds = time.monotonic() - started
-                except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
-                    resolution = Resolution(target, error=f"unexpected error: {exc!r}")
-                pip_error = resolution.pip_output or resolution.error or ""
-                if resolution.error and not resolution.unknown_project:
-                    resolution.error = access.redact(gateway.explain(pip_error, resolution.error))
-                urls = [pick.url for pick in resolution.picks]
-                result = TargetResult(
-                    resolution, list(probe_pool.map(store.state, urls)), checked=options.check
-                )
-                for pick, state in zip(resolution.picks, result.files):
-                    state.sha256 = state.sha256 or pick.sha256
-                if interrupted.is_set():
-                    return
-                progress.resolved(result)
-                if options.check:
-                    result.missing = [f.filename for f in result.files if not f.cached_before]
-                    result.missing += [n for n in gateway.failed_files(pip_error) if n not in result.missing]
-                    for state in result.files:
-                        state.size = state.size or store.size(state)
-                    _finish(result)
-                    return
-                pending = [fetch_once(state) for state in result.files]
-                countdown = [len(pending)]
-
-                def one_done(_: Future[None]) -> None:
-                    with guard:
-                        countdown[0] -= 1
-                        last = countdown[0] == 0
-                    if last:
-                        _finish(result)
-
-                if not pending:
-                    _finish(result)
-                for future in pending:
-                    future.add_done_callback(one_done)
-
-            def _finish(result: TargetResult) -> None:
-                with guard:
-                    results.append(result)
-                if not interrupted.is_set():
-                    progress.finished(result)
-
+            warmup = _Warmup(
+                inputs, lock, options, progress, workdir, store, gateway, pip, fetch_pool, probe_pool
+            )
             with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
-                if lock is not None:  # every target walks the same pages: read them all at once
+                if lock is None:  # every target's pip starts with these pages
+                    gateway.prefetch(line.requirement.name for line in inputs.requirements)
+                else:  # every target walks the same pages: read them all at once
                     pages = {locked.name for locked in lock.packages}
                     list(fetch_pool.map(_read_quietly(store), sorted(pages)))
                 try:
-                    for future in [resolve_pool.submit(settle, i, t) for i, t in enumerate(targets)]:
+                    for future in [resolve_pool.submit(warmup.settle, i, t) for i, t in enumerate(targets)]:
                         future.result()
                 except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop pip, say nothing more about targets
-                    interrupted.set()
+                    warmup.interrupted.set()
                     pip.children.stop()
                     resolve_pool.shutdown(wait=False, cancel_futures=True)
                     fetch_pool.shutdown(wait=False, cancel_futures=True)
                     raise
-        notes = [note for result in results for note in result.resolution.notes]
+        return warmup.outcome(targets)
+
+
+class _Warmup:
+    """One run over the targets: each is resolved (or taken from the lock), its files probed,
+    then fetched (each unique file once, shared between targets) or, with --check, only
+    compared with what devpi stores; a target is reported when its last file is settled."""
+
+    def __init__(
+        self,
+        inputs: Inputs,
+        lock: Lock | None,
+        options: Options,
+        progress: Progress,
+        workdir: Path,
+        store: Store,
+        gateway: Gateway,
+        pip: PipRun,
+        fetch_pool: ThreadPoolExecutor,
+        probe_pool: ThreadPoolExecutor,
+    ) -> None:
+        self.inputs, self.lock, self.options, self.progress = inputs, lock, options, progress
+        self.workdir, self.store, self.gateway, self.pip = workdir, store, gateway, pip
+        self.fetch_pool, self.probe_pool = fetch_pool, probe_pool
+        self.results: list[TargetResult] = []
+        self.fetches: dict[str, Future[None]] = {}  # file URL -> its one download
+        self.waiting: dict[int, int] = {}  # id of a target's result -> its files not settled yet
+        self.guard = threading.Lock()
+        self.interrupted = threading.Event()
+
+    def settle(self, index: int, target: Target) -> None:
+        """Resolve ``target``, then check or fetch its files."""
+        if not self.interrupted.is_set():
+            self.progress.started(target)
+        resolution = self._resolve(index, target)
+        pip_error = resolution.pip_output or resolution.error or ""
+        if resolution.error and not resolution.unknown_project:
+            explained = self.gateway.explain(pip_error, resolution.error)
+            resolution.error = self.gateway.access.redact(explained)
+        urls = list(dict.fromkeys(pick.url for pick in resolution.picks))
+        states = dict(zip(urls, self.probe_pool.map(self.store.state, urls)))
+        result = TargetResult(resolution, states, checked=self.options.check)
+        for pick, state in result.picks:
+            state.sha256 = state.sha256 or pick.sha256
+        if self.interrupted.is_set():
+            return
+        self.progress.resolved(result)
+        if self.options.check:
+            self._check(result, pip_error)
+        else:
+            self._fetch(result)
+
+    def _resolve(self, index: int, target: Target) -> Resolution:
+        started = time.monotonic()
+        where = self.workdir / f"target-{index}"
+        try:
+            if self.lock is None:
+                return resolve_target(target, self.inputs, self.pip, where, self.store)
+            # a lock: no resolution, except for what builds its sdists
+            resolution = add_builds(
+                select(target, self.lock, self.store), self.inputs, self.pip, where, self.store
+            )
+            resolution.seconds = time.monotonic() - started
+            return resolution
+        except Exception as exc:  # noqa: BLE001 - one target's bug must not hide the others
+            return Resolution(target, error=f"unexpected error: {exc!r}")
+
+    def _check(self, result: TargetResult, pip_error: str) -> None:
+        """--check: which files devpi lacks (nothing is fetched)."""
+        result.missing = [f.filename for f in result.states.values() if not f.cached_before]
+        result.missing += [n for n in self.gateway.failed_files(pip_error) if n not in result.missing]
+        for state in result.states.values():
+            state.size = state.size or self.store.size(state)
+        self._finish(result)
+
+    def _fetch(self, result: TargetResult) -> None:
+        """Fetch the target's files; it is finished when the last one is settled."""
+        if not result.states:
+            self._finish(result)
+            return
+        with self.guard:
+            self.waiting[id(result)] = len(result.states)
+        for state in result.states.values():
+            self._fetch_once(state).add_done_callback(functools.partial(self._settled, result))
+
+    def _fetch_once(self, state: FileState) -> Future[None]:
+        with self.guard:
+            if state.url not in self.fetches:
+                self.fetches[state.url] = self.fetch_pool.submit(self.store.ensure, state, self.options.dest)
+                self.fetches[state.url].add_done_callback(lambda future: self._fetched(state, future))
+            return self.fetches[state.url]
+
+    def _fetched(self, state: FileState, future: Future[None]) -> None:
+        if future.exception() is not None:  # a bug, not a fault: still name the file
+            state.error = f"{state.filename}: {future.exception()!r}"
+        self.progress.fetched(state)
+
+    def _settled(self, result: TargetResult, _: Future[None]) -> None:
+        with self.guard:
+            self.waiting[id(result)] -= 1
+            last = self.waiting[id(result)] == 0
+        if last:
+            self._finish(result)
+
+    def _finish(self, result: TargetResult) -> None:
+        with self.guard:
+            self.results.append(result)
+        if not self.interrupted.is_set():
+            self.progress.finished(result)
+
+    def outcome(self, targets: list[Target]) -> Outcome:
+        """Every target's result in the order of ``targets``, the unique files, and what is apart."""
         order = {target: index for index, target in enumerate(targets)}
-        results.sort(key=lambda result: order[result.target])
+        results = sorted(self.results, key=lambda result: order[result.target])
+        notes = [note for result in results for note in result.resolution.notes]
         unique = list({f.url: f for result in results for f in result.files}.values())
         needed = {f.url for f in unique}
         return Outcome(
             results,
             unique,
             list(dict.fromkeys(notes)),
-            list(dict.fromkeys(gateway.errors)),
-            sorted(gateway.external),
+            list(dict.fromkeys(self.gateway.errors)),
+            sorted(self.gateway.external),
             0.0,  # set by run()
-            extra=[f for f in store.fetched_files() if f.url not in needed],
+            extra=[f for f in self.store.fetched_files() if f.url not in needed],
         )
 
 
@@ -320,9 +374,10 @@ class _LockRun:
     @staticmethod
     def _result(target: Target, files: list[dict[str, Any]]) -> TargetResult:
         picks = [Pick(f["project"], f["version"], f["url"], f["sha256"], f["role"]) for f in files]
-        states = [
-            FileState(p.url, p.sha256, cached_before=True, size=f["size"]) for p, f in zip(picks, files)
-        ]
+        states = {
+            p.url: FileState(p.url, p.sha256, cached_before=True, size=f["size"])
+            for p, f in zip(picks, files)
+        }
         return TargetResult(Resolution(target, picks=picks, resolved_by="lock"), states)
 
     def keep(self, outcome: Outcome) -> None:
@@ -333,7 +388,7 @@ class _LockRun:
             result.target.name: [
                 {"project": p.name, "version": p.version, "url": p.url, "sha256": f.sha256, "role": p.role,
                  "size": f.size}
-                for p, f in zip(result.resolution.picks, result.files)
+                for p, f in result.picks
             ]
             for result in outcome.results
         }  # fmt: skip

@@ -103,7 +103,7 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                         "cached_before": state.cached_before,
                         "fetched": state.fetched,
                     }
-                    for pick, state in zip(result.resolution.picks, result.files)
+                    for pick, state in result.picks
                 ],
                 "missing": result.missing,
                 "problems": [p.message for p in result.problems if p.kind is not ProblemKind.MISSING],
@@ -141,7 +141,7 @@ def write_pins(folder: Path, outcome: Outcome) -> list[Path]:
             continue
         lines = [
             f"{pick.name}=={pick.version} --hash=sha256:{state.sha256}"
-            for pick, state in zip(result.resolution.picks, result.files)
+            for pick, state in result.picks
             if pick.role == "install" and state.sha256
         ]
         path = folder / f"{result.target.name}.txt"
