@@ -2,7 +2,7 @@
 
 Usage (from the repository root; python3.11 must be on PATH, for the loop's venv)::
 
-    PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 /work/venv/bin/python benchmarks/bench.py [--repeat N] [--keep] [--scenario all|requirements|lock]
+    PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/bench.py [--repeat N] [--keep] [--scenario all|requirements|lock]
 
 The matrix is CPython 3.10, 3.12, 3.13 x manylinux2014_x86_64, win_amd64, macosx_11_0_arm64
 (9 targets).  Two scenarios:

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; needs PyPI, takes a few minutes)::
 
-    PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 /work/venv/bin/python benchmarks/make_lock.py [--no-fill]
+    PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/make_lock.py [--no-fill]
 
 1. Fills bench.py's file cache (``~/.cache/devpi-warmup-bench/files``) with what
    ``devpi warmup -r benchmarks/lock-requirements.txt`` picks for bench.py's 9 targets from the
