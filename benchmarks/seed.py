@@ -77,7 +77,10 @@ def one_round(workdir: Path, pip: Path, requirements: Path) -> dict[str, tuple[R
         server, client, simple_url = pypi_client(where)
         try:
             if name == "loop":
-                runs = [loop(pip, simple_url, requirements, where / "dest", where / "pip-cache", log) for _ in "12"]
+                runs = [
+                    loop(pip, simple_url, requirements, where / "dest", where / "pip-cache", log)
+                    for _ in "12"
+                ]
             else:
                 runs = [warmup(client.clientdir, requirements, where / "xdg", where / f"report-{n}.json", log)
                         for n in "12"]  # fmt: skip
@@ -105,7 +108,9 @@ def main() -> int:
         cpu = statistics.median(r[name][0].cpu for r in rounds)
         cpu_again = statistics.median(r[name][1].cpu for r in rounds)
         rss = max(r[name][0].peaks.tree_kb for r in rounds) / 1024
-        say(f"{name:8} {cold:8.1f} {cpu:7.1f} {rss:7.0f} {again:8.1f} {cpu_again:7.1f} {rounds[0][name][2]:7}")
+        say(
+            f"{name:8} {cold:8.1f} {cpu:7.1f} {rss:7.0f} {again:8.1f} {cpu_again:7.1f} {rounds[0][name][2]:7}"
+        )
     ratio_cold = statistics.median(r["loop"][0].seconds / r["warmup"][0].seconds for r in rounds)
     ratio_again = statistics.median(r["loop"][1].seconds / r["warmup"][1].seconds for r in rounds)
     say(f"ratio loop/warmup: cold {ratio_cold:.2f}x, again {ratio_again:.1f}x (goals: 2.5x, 10x)")
