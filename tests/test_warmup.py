@@ -197,15 +197,10 @@ def test_wheelhouse_route_into_a_second_devpi_in_the_closed_network(
         closed.stop()
 
 
-def test_live_line_names_each_running_target_and_what_its_pip_asks_for(
-    devpi: DevpiScene, upstream: Upstream
-) -> None:
-    """On a terminal, the live line shows every target still resolving, its elapsed time and
-    what its pip waits for (here a page that devpi's upstream is slow to give)."""
-    upstream.stall_project("pure-b", 4)
-    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a",
-            "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"]  # fmt: skip
-    env = {k: v for k, v in clean_env(COLUMNS="400").items() if k != "CI"}
+def on_a_terminal(devpi: DevpiScene, columns: int, *args: str) -> str:
+    """``devpi warmup ARGS`` with a terminal of ``columns`` columns as stdout: what it wrote."""
+    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", *args]
+    env = {k: v for k, v in clean_env(COLUMNS=str(columns)).items() if k != "CI"}
     terminal, child_side = os.openpty()
     process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=child_side, stderr=child_side)
     os.close(child_side)
@@ -222,15 +217,44 @@ def test_live_line_names_each_running_target_and_what_its_pip_asks_for(
             if not data:
                 break
             chunks.append(data)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=30) == 0, b"".join(chunks).decode(errors="replace")
     finally:
         process.kill()
         os.close(terminal)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_live_line_names_each_running_target_and_what_its_pip_asks_for(
+    devpi: DevpiScene, upstream: Upstream
+) -> None:
+    """On a terminal, the live line shows every target still resolving, its elapsed time and
+    what its pip waits for (here a page that devpi's upstream is slow to give)."""
+    upstream.stall_project("pure-b", 4)
+    try:
+        output = on_a_terminal(
+            devpi, 400, "pure-a", "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"
+        )
+    finally:
         upstream.heal("project:pure-b")
-    output = b"".join(chunks).decode(errors="replace")
     states = [part.strip() for part in output.split("\r\x1b[K") if "; resolving " in part]
     for version in ("3.12", "3.13"):
         name = f"{version}-{LINUX}"
         waiting = [s for s in states if re.search(rf"[ ,]{re.escape(name)} [1-9]\d* s \(page of pure-b\)", s)]
         assert waiting, output
         assert f"{name}: ok (" in output, output
+
+
+def test_live_line_fits_a_narrow_terminal(devpi: DevpiScene, upstream: Upstream) -> None:
+    """The live line is cut to the terminal's width, so that clearing it clears all of it
+    (a wrapped line would pile up)."""
+    upstream.stall_project("pure-b", 3)
+    try:
+        output = on_a_terminal(
+            devpi, 40, "pure-a", "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"
+        )
+    finally:
+        upstream.heal("project:pure-b")
+    states = [part for part in output.split("\r\x1b[K")[1:] if part and "\n" not in part]
+    assert any("targets done" in state for state in states), output
+    assert all(len(state) <= 39 for state in states), [s for s in states if len(s) > 39]
+    assert any(state.endswith("...") for state in states), output  # "; resolving ..." was cut
