@@ -18,6 +18,7 @@ import requests
 from tests.conftest import GATE_AUTH
 from tests.support.authproxy import LockedScene
 from tests.support.devpi import DevpiClient, DevpiScene, clean_env, describe
+from tests.support.forwardproxy import forward_proxy
 from tests.support.upstream import Upstream
 from tests.support.venvs import pip_install, venv_python_ok
 
@@ -362,3 +363,19 @@ def test_a_mirror_that_redirects_to_its_upstream_gets_no_credential_sent_there(
         names = {name.lower() for name in headers}
         assert not names & {"x-devpi-auth", "authorization", "cookie"}, headers
     assert not [path for path in upstream.paths() if path.startswith("/files/")], upstream.paths()
+
+
+def test_devpi_is_reached_through_the_users_proxy_and_the_local_gateway_never(devpi: DevpiScene) -> None:
+    """With a proxy in the environment that nothing exempts devpi from, every request to devpi
+    goes through it, as devpi-client's own would; pip's requests to the tool's local gateway
+    (also on 127.0.0.1) never do."""
+    devpi_port = urlsplit(devpi.server.url).port
+    with forward_proxy() as proxy:
+        env = clean_env(HTTP_PROXY=proxy.url, http_proxy=proxy.url, NO_PROXY="", no_proxy="")
+        proc = devpi.warmup("pure-a", "--python", "3.12", "--platform", LINUX, env=env)
+    assert proc.returncode == 0, describe(proc)
+    assert f"3.12-{LINUX}: ok (" in proc.stdout
+    paths = [urlsplit(url) for _, url in proxy.requests]
+    assert any(p.path.startswith(f"/{devpi.user}/dev/+simple/") for p in paths), proxy.requests
+    assert any("/+f/" in p.path for p in paths), proxy.requests  # the files too
+    assert {p.port for p in paths} == {devpi_port}, proxy.requests  # nothing for the gateway
