@@ -358,7 +358,7 @@ class Gateway:
     def _build(self, file_url: str, tag: str) -> bytes:
         """The sdist's metadata from its build backend, run here by ``builder`` (a pip run of its
         own, once per run: the caller holds the file's lock). What that build installs for itself
-        is read around devpi, so devpi stores none of it. A refused or failed build raises
+        does not end up in devpi (see ``_read_around``). A refused or failed build raises
         ``NoMetadata``, and the sdist is refused with the cause."""
         filename = file_url.rsplit("/", 1)[-1]
         if self.refuse_builds or self.builder is None:
