@@ -197,15 +197,18 @@ def test_wheelhouse_route_into_a_second_devpi_in_the_closed_network(
         closed.stop()
 
 
-def on_a_terminal(devpi: DevpiScene, columns: int, *args: str) -> str:
-    """``devpi warmup ARGS`` with a terminal of ``columns`` columns as stdout: what it wrote."""
-    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", *args]
+def on_a_terminal(devpi: DevpiScene, upstream: Upstream, columns: int) -> str:
+    """``devpi warmup pure-a`` for two targets with a terminal of ``columns`` columns as
+    stdout, while devpi's upstream holds pure-b's page for 4 s: what it wrote."""
+    argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a",
+            "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"]  # fmt: skip
     env = {k: v for k, v in clean_env(COLUMNS=str(columns)).items() if k != "CI"}
     terminal, child_side = os.openpty()
     process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=child_side, stderr=child_side)
     os.close(child_side)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 120
+    upstream.stall_project("pure-b", 4)
     try:
         while time.monotonic() < deadline:
             if not select.select([terminal], [], [], 1)[0]:
@@ -221,6 +224,7 @@ def on_a_terminal(devpi: DevpiScene, columns: int, *args: str) -> str:
     finally:
         process.kill()
         os.close(terminal)
+        upstream.heal("project:pure-b")
     return b"".join(chunks).decode(errors="replace")
 
 
@@ -229,13 +233,7 @@ def test_live_line_names_each_running_target_and_what_its_pip_asks_for(
 ) -> None:
     """On a terminal, the live line shows every target still resolving, its elapsed time and
     what its pip waits for (here a page that devpi's upstream is slow to give)."""
-    upstream.stall_project("pure-b", 4)
-    try:
-        output = on_a_terminal(
-            devpi, 400, "pure-a", "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"
-        )
-    finally:
-        upstream.heal("project:pure-b")
+    output = on_a_terminal(devpi, upstream, 400)
     states = [part.strip() for part in output.split("\r\x1b[K") if "; resolving " in part]
     for version in ("3.12", "3.13"):
         name = f"{version}-{LINUX}"
@@ -247,13 +245,7 @@ def test_live_line_names_each_running_target_and_what_its_pip_asks_for(
 def test_live_line_fits_a_narrow_terminal(devpi: DevpiScene, upstream: Upstream) -> None:
     """The live line is cut to the terminal's width, so that clearing it clears all of it
     (a wrapped line would pile up)."""
-    upstream.stall_project("pure-b", 3)
-    try:
-        output = on_a_terminal(
-            devpi, 40, "pure-a", "--python", "3.12,3.13", "--platform", LINUX, "--jobs", "2"
-        )
-    finally:
-        upstream.heal("project:pure-b")
+    output = on_a_terminal(devpi, upstream, 40)
     states = [part for part in output.split("\r\x1b[K")[1:] if part and "\n" not in part]
     assert any("targets done" in state for state in states), output
     assert all(len(state) <= 39 for state in states), [s for s in states if len(s) > 39]
