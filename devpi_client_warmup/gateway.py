@@ -254,6 +254,7 @@ class Gateway:
         (noting the files devpi itself offers PEP 658 metadata for)."""
 
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
+        listed: list[tuple[str, str | None]] = []
 
         def anchor(match: re.Match[str]) -> str:
             tag = match.group(0)
@@ -265,8 +266,7 @@ class Gateway:
             if not file_url.startswith(self.origin + "/"):
                 self.external.add(file_url)
                 return tag
-            if fragment.startswith("sha256="):
-                self.store.learn(file_url, fragment[len("sha256=") :])
+            listed.append((file_url, fragment[len("sha256=") :] if fragment.startswith("sha256=") else None))
             # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
             relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
             tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
@@ -276,7 +276,9 @@ class Gateway:
                 tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
             return tag
 
-        return _ANCHOR_RE.sub(anchor, text)
+        body = _ANCHOR_RE.sub(anchor, text)
+        self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
+        return body
 
     def metadata(self, file_url: str, tag: str = "") -> bytes:
         """Core metadata for the pip run ``tag``: from the cache, else read from the file (see

@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
@@ -19,6 +20,7 @@ import requests
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -91,7 +93,9 @@ class Store:
         self._spool.mkdir(parents=True, exist_ok=True)
         self.cache = cache
         self._states: dict[str, FileState] = {}
-        self._releases: dict[str, list[tuple[str, str]]] = {}  # project -> (URL, version) of its files
+        self._sha256: dict[str, str] = {}  # file URL -> the sha256 its index page announces
+        self._listed: dict[str, list[str]] = {}  # project -> URLs of the files its page lists
+        self._releases: dict[str, list[tuple[str, str]]] = {}  # project -> (URL, version), parsed when asked
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pages: dict[str, list[IndexFile] | None] = {}
@@ -108,15 +112,27 @@ class Store:
         with self._lock:
             state = self._states.get(url)
             if state is None:
-                state = self._states[url] = FileState(url)
-                release = _release_of(state.filename)
-                if release is not None:  # indexed once: pages list thousands of files
-                    self._releases.setdefault(release[0], []).append((url, release[1]))
+                state = self._states[url] = FileState(url, self._sha256.get(url))
             return state
 
-    def learn(self, url: str, sha256: str) -> None:
-        """Record a file's sha256 as the index page announces it."""
-        self._entry(url).sha256 = sha256
+    def learn_page(self, project: str, files: Iterable[tuple[str, str | None]]) -> None:
+        """Record the files a project page lists: (URL, the sha256 it announces, if any).
+
+        Pages list thousands of files; only those a target needs get a ``FileState``, and a
+        project's releases are parsed from the filenames when first asked for.
+        """
+        name = canonicalize_name(project)
+        listed = list(files)
+        with self._lock:
+            for url, sha256 in listed:
+                if sha256:
+                    self._sha256[url] = sha256
+                    if url in self._states:
+                        self._states[url].sha256 = sha256
+            known = self._listed.setdefault(name, [])
+            seen = set(known)
+            known += [url for url, _ in listed if url not in seen]
+            self._releases.pop(name, None)
 
     def state(self, url: str) -> FileState:
         """The file's state, probing devpi the first time it is asked for."""
@@ -144,13 +160,15 @@ class Store:
             raise FetchError(
                 f"{page_url}: devpi answered {response.status_code} {response.reason} (no PEP 691 page)"
             )
-        files = []
-        for entry in response.json()["files"]:
-            url = urljoin(page_url, entry["url"]).split("#", 1)[0]
-            sha256 = entry.get("hashes", {}).get("sha256")
-            if sha256:
-                self.learn(url, sha256)
-            files.append(IndexFile(entry["filename"], url, sha256))
+        files = [
+            IndexFile(
+                entry["filename"],
+                urljoin(page_url, entry["url"]).split("#", 1)[0],
+                entry.get("hashes", {}).get("sha256"),
+            )
+            for entry in response.json()["files"]
+        ]
+        self.learn_page(project, ((file.url, file.sha256) for file in files))
         return files
 
     def filenames(self, project: str, version: str) -> list[str]:
@@ -168,8 +186,14 @@ class Store:
 
     def project_releases(self, project: str) -> list[tuple[str, str]]:
         """(URL, version) of a project's files as the index pages seen so far list them."""
+        name = canonicalize_name(project)
         with self._lock:
-            return list(self._releases.get(project, ()))
+            releases = self._releases.get(name)
+            if releases is None:
+                parsed = [(url, _release_of(url.rsplit("/", 1)[-1])) for url in self._listed.get(name, ())]
+                releases = [(url, release[1]) for url, release in parsed if release and release[0] == name]
+                self._releases[name] = releases
+            return list(releases)
 
     def cached(self, url: str, kind: Kind) -> bytes | None:
         """A fact about a file kept across runs, keyed by its sha256 (so by its content)."""
