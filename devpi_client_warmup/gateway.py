@@ -30,16 +30,18 @@ import tarfile
 import tempfile
 import threading
 import zipfile
+from array import array
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -55,7 +57,7 @@ from .index.cache import Kind
 from .index.files import TIMEOUT, FileState, Store
 from .matrix import Target
 
-_ANCHOR_RE = re.compile(r"<a\s[^>]*>", re.IGNORECASE)
+_LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
@@ -69,6 +71,25 @@ class _Page:
     content_type: str
     path: Path | None
     digest: str  # of what devpi answered (before rewriting): tells an unchanged page
+    wheels: dict[frozenset[Tag], array[int]] = field(default_factory=dict)  # see body_for
+
+    def body_for(self, accepted: frozenset[Tag] | None) -> bytes:
+        """The page as pip for a target with the ``accepted`` tags sees it: without the links to
+        wheels it cannot install (pip skips them anyway; on big pages most links are such
+        wheels, which pip would parse and keep in memory). ``wheels`` holds the byte spans
+        (start, end, start, end, ...) of the wheel links in the page, by the wheel's tags."""
+        assert self.path is not None
+        body = self.path.read_bytes()
+        if accepted is None:
+            return body
+        spans = [s for tags, found in self.wheels.items() if tags.isdisjoint(accepted) for s in found]
+        drop = sorted(zip(spans[::2], spans[1::2]))
+        pieces, at = [], 0
+        for start, end in drop:
+            pieces.append(body[at:start])
+            at = end
+        pieces.append(body[at:])
+        return b"".join(pieces)
 
 
 class Gateway:
@@ -103,6 +124,7 @@ class Gateway:
         self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._target_of: dict[str, Target] = {}  # tag of a pip run -> the target it resolves
+        self._accepted: dict[Target, frozenset[Tag]] = {}  # a target's wheel tags (see accepted)
         self._shared: dict[str, set[str]] = {}  # tag of a metadata build -> see _read_around
         self._watch = watch  # told (target, what its pip asks for now) on every request
         self._built: set[str] = set()  # sdists whose metadata is built here
@@ -241,44 +263,75 @@ class Gateway:
                 with self._lock:
                     self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
             return _Page(response.status_code, "text/plain", None, f"status {response.status_code}")
-        body = self._rewrite(url, response.text)
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
         with open(handle, "wb") as stream:
-            stream.write(body.encode("utf-8"))
+            wheels = self._rewrite(url, response.text, stream)
         return _Page(
-            200, "text/html; charset=utf-8", Path(name), hashlib.sha256(response.content).hexdigest()
+            200, "text/html; charset=utf-8", Path(name), hashlib.sha256(response.content).hexdigest(), wheels
         )
 
-    def _rewrite(self, page_url: str, text: str) -> str:
-        """Point links at the gateway (relative links), learn each file's sha256, advertise metadata for every file
-        (noting the files devpi itself offers PEP 658 metadata for)."""
+    def accepted(self, tag: str) -> frozenset[Tag] | None:
+        """The wheel tags the target of the pip run ``tag`` accepts (None: a run for this machine)."""
+        with self._lock:
+            target = self._target_of.get(tag)
+            if target is None:
+                return None
+            if target not in self._accepted:
+                self._accepted[target] = frozenset(target.tags)
+            return self._accepted[target]
+
+    def _rewrite(self, page_url: str, text: str, out: IO[bytes]) -> dict[frozenset[Tag], array[int]]:
+        """Write the page to ``out`` with its links pointing at the gateway (relative links),
+        advertising metadata for every file (noting the files devpi itself offers PEP 658
+        metadata for); learn each file's sha256. Returns the byte spans of the wheel links by
+        the wheels' tags (see ``_Page.body_for``)."""
 
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         listed: list[tuple[str, str | None]] = []
-
-        def anchor(match: re.Match[str]) -> str:
-            tag = match.group(0)
-            href = _HREF_RE.search(tag)
-            if not href:
-                return tag
-            absolute = urljoin(page_url, html.unescape(href.group(2)))
-            file_url, fragment = urldefrag(absolute)
-            if not file_url.startswith(self.origin + "/"):
-                self.external.add(file_url)
-                return tag
-            listed.append((file_url, fragment[len("sha256=") :] if fragment.startswith("sha256=") else None))
-            # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
-            relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
-            tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
-            if "data-core-metadata" in tag or "data-dist-info-metadata" in tag:
-                self._devpi_metadata.add(file_url)  # devpi serves FILE.metadata (PEP 658)
-            else:
-                tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
-            return tag
-
-        body = _ANCHOR_RE.sub(anchor, text)
+        wheels: dict[frozenset[Tag], array[int]] = {}
+        at = written = 0
+        for link in _LINK_RE.finditer(text):
+            before = text[at : link.start()].encode("utf-8")
+            opening, file_url, sha256 = self._rewrite_anchor(page_url, page_dir, link.group(1))
+            element = (opening + (link.group(2) or "")).encode("utf-8")
+            out.write(before)
+            out.write(element)
+            written += len(before)
+            filename = file_url.rsplit("/", 1)[-1] if file_url else ""
+            if file_url:
+                listed.append((file_url, sha256))
+            if filename.endswith(".whl"):
+                try:
+                    tags = parse_wheel_filename(unquote(filename))[3]
+                except InvalidWheelFilename:
+                    tags = frozenset()  # kept for every target: pip decides
+                if tags and link.group(2):  # a whole link: it can be left out
+                    wheels.setdefault(tags, array("q")).extend((written, written + len(element)))
+            written += len(element)
+            at = link.end()
+        out.write(text[at:].encode("utf-8"))
         self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
-        return body
+        return wheels
+
+    def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, str | None, str | None]:
+        """One link's opening tag rewritten, the devpi URL of its file and the sha256 the link
+        announces (the tag as it is and no URL for a link off devpi or without href)."""
+        href = _HREF_RE.search(tag)
+        if not href:
+            return tag, None, None
+        absolute = urljoin(page_url, html.unescape(href.group(2)))
+        file_url, fragment = urldefrag(absolute)
+        if not file_url.startswith(self.origin + "/"):
+            self.external.add(file_url)
+            return tag, None, None
+        # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
+        relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
+        tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
+        if "data-core-metadata" in tag or "data-dist-info-metadata" in tag:
+            self._devpi_metadata.add(file_url)  # devpi serves FILE.metadata (PEP 658)
+        else:
+            tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
+        return tag, file_url, fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
 
     def metadata(self, file_url: str, tag: str = "") -> bytes:
         """Core metadata for the pip run ``tag``: from the cache, else read from the file (see
@@ -517,7 +570,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 elif "/+f/" in path:
                     self._send_file(gateway.spooled(devpi_url, tag))
                 else:
-                    self._page(gateway.page(path, read_by=tag))
+                    self._page(gateway.page(path, read_by=tag), gateway.accepted(tag))
             except NoMetadata:
                 self._reply(404, b"no core metadata without a build")
             except (BrokenPipeError, ConnectionResetError):
@@ -532,11 +585,11 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                         gateway.errors.append(message)
                 self._reply(502, b"devpi fetch failed")
 
-        def _page(self, page: _Page) -> None:
+        def _page(self, page: _Page, accepted: frozenset[Tag] | None) -> None:
             if page.path is None:
                 self._reply(page.status, b"")
                 return
-            self._reply(200, page.path.read_bytes(), {"Content-Type": page.content_type})
+            self._reply(200, page.body_for(accepted), {"Content-Type": page.content_type})
 
         def _send_file(self, path: Path) -> None:
             self.send_response(200)

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import requests
+
+from devpi_client_warmup.gateway import Gateway
+from devpi_client_warmup.index.access import IndexAccess
+from devpi_client_warmup.index.cache import Cache
+from devpi_client_warmup.index.files import Store
+from devpi_client_warmup.matrix import Platform, Python, Target
 from tests.support.authproxy import LockedScene
 from tests.support.devpi import DevpiScene, clean_env
 from tests.support.dists import make_wheel
@@ -193,3 +201,38 @@ def test_with_devpi_core_metadata_resolution_waits_for_no_wheel_body(
     assert target["seconds"] < 6.0 <= data["timings"]["total_seconds"], data["timings"]
     names = {f["name"] for f in target["files"]}
     assert big in names and all(upstream.file_gets(name) == 1 for name in names)
+
+
+def test_a_targets_pip_sees_no_wheel_it_cannot_install(devpi: DevpiScene, tmp_path: Path) -> None:
+    """The gateway's pages for a target's pip leave out the wheels of other platforms (pip skips
+    them, and on big pages most links are such wheels); sdists, pure wheels and the target's own
+    wheels stay. A pip run for this machine (a metadata build here) sees the whole page."""
+    access = IndexAccess(
+        root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
+    )
+    windows = Target(Python.parse("3.12"), Platform.parse("win_amd64"))
+    linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
+    with Gateway(access, Store(access, tmp_path, Cache(None)), tmp_path, check=False) as gateway:
+        auth = ("warmup", gateway.netrc().split()[-1])
+
+        def links(index_url: str, project: str) -> list[str]:
+            page = requests.get(f"{index_url}{project}/", auth=auth, timeout=60)
+            assert page.status_code == 200, page.text
+            return sorted(re.findall(r">([^<]+)</a>", page.text))
+
+        for_windows, for_linux = gateway.index_url_for("w", windows), gateway.index_url_for("l", linux)
+        for_this_machine = for_windows.replace("/~w/", "/~build-here/")
+        assert links(for_windows, "natpkg") == ["natpkg-1.0-cp39-abi3-win_amd64.whl"]
+        assert links(for_linux, "natpkg") == [
+            "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+        ]
+        assert len(links(for_this_machine, "natpkg")) == 4
+        assert links(for_linux, "wheel-sibling") == ["wheel_sibling-1.0.tar.gz"]
+        assert links(for_windows, "wheel-sibling") == [
+            "wheel_sibling-1.0-cp39-abi3-win_amd64.whl",
+            "wheel_sibling-1.0.tar.gz",
+        ]
+        assert links(for_linux, "newer-sdist") == [
+            "newer_sdist-1.0-py3-none-any.whl",
+            "newer_sdist-2.0.tar.gz",
+        ]

@@ -156,3 +156,30 @@ def test_a_fleet_alias_is_one_target_per_floor() -> None:
     assert [t.name for t in targets] == [
         "3.12-manylinux2014_x86_64", "3.12-manylinux_2_28_x86_64", "3.12-win_amd64",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("python", ["3.9", "3.12", "3.13t"])
+@pytest.mark.parametrize(
+    "platform",
+    [
+        "manylinux2014_x86_64",
+        "manylinux_2_28_aarch64",
+        "musllinux_1_2_x86_64",
+        "win_amd64",
+        "macosx_11_0_arm64",
+    ],
+)
+def test_target_tags_are_exactly_what_pip_accepts_with_the_target_options(python: str, platform: str) -> None:
+    """The gateway leaves out of a target's pages the wheels whose tags are not in ``Target.tags``:
+    that is what pip itself skips only while the two agree."""
+    from pip._internal.utils.compatibility_tags import get_supported
+
+    target = Target(Python.parse(python), Platform.parse(platform))
+    options = target.pip_options
+    value = {option: options[i + 1] for i, option in enumerate(options) if option.startswith("--")}
+    platforms = [options[i + 1] for i, option in enumerate(options) if option == "--platform"]
+    version = "".join(value["--python-version"].split(".")[:2])
+    pips = get_supported(
+        version=version, platforms=platforms, impl=value["--implementation"], abis=[value["--abi"]]
+    )
+    assert sorted(map(str, pips)) == sorted(map(str, target.tags))
