@@ -34,7 +34,8 @@ every 50 ms with psutil), CPU seconds, the bytes devpi fetched from the upstream
 contender made devpi store, whether the project's targets are met (requirements: cold >= 2.5x,
 re-run >= 10x faster than the loop; lock: re-run >= 30x faster than the pinned loop; peak RSS <
 150 MB), and where devpi warmup's time went (its --report JSON: ``resolved_by``, per-target
-``seconds``, ``timings``).  ``--repeat N`` runs each contender N times (medians are shown).
+``seconds``, ``timings``).  ``--repeat N`` runs N rounds, the loop first in odd rounds and the
+warmup first in even ones; the table shows medians, then each figure as min / median / max.
 ``--keep`` keeps the temporary directories (logs, --report JSON), ``--jobs N`` is passed on to
 ``devpi warmup``, ``--scenario`` runs one scenario only.  This is a report: the exit code is 1
 only if a contender failed.  The code is in the ``warmbench`` package beside this script.
@@ -52,7 +53,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from warmbench.commands import make_pip
-from warmbench.contenders import FOLDERS, SCENARIOS, Result, run_contender
+from warmbench.contenders import FOLDERS, SCENARIOS, Result, in_order, run_contender
 from warmbench.corpus import (
     FILES,
     LOCK,
@@ -73,7 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1,
         metavar="N",
-        help="run each contender N times (default 1)",
+        help="run N rounds, the loop first in odd ones, the warmup first in even ones (default 1)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument(
@@ -111,7 +112,7 @@ def bench(
     try:
         for index in range(1, repeat + 1):
             for key in scenarios:
-                for name in SCENARIOS[key]:
+                for name in in_order(index, *SCENARIOS[key]):
                     where = workdir / f"{FOLDERS[name]}-{index}"
                     runs[name].append(run_contender(name, where, upstream, pip, warmup_extra))
     finally:

@@ -11,8 +11,8 @@ download --only-binary=:all:`` per target (newest pip, in a venv). Each contende
 its own fresh devpi-server whose ``root/pypi`` mirrors the real PyPI, which carries sdists as
 well as wheels: once cold (devpi stores nothing), once more (everything stored, the contender's
 own caches kept). Printed per run: wall time, CPU seconds of the process tree, peak RSS (largest
-sum over the tree), files devpi stores afterwards, and the ratio loop/warmup (medians with
-``--repeat N``).
+sum over the tree), files devpi stores afterwards, and the ratio loop/warmup; with ``--repeat N``
+(the loop first in odd rounds, the warmup first in even ones) medians, then min / median / max.
 Network time to PyPI is part of both; the ratio is of the same run.
 """
 
@@ -27,10 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from warmbench.commands import make_pip, run_loop, warmup_argv, warmup_env
+from warmbench.contenders import in_order
 from warmbench.log import say
 from warmbench.matrix import Matrix
 from warmbench.measure import Run, measure
-from warmbench.report import mb
+from warmbench.report import mb, spread
 from warmbench.servers import pypi_client, stored
 
 REQUIREMENTS = "pandas\nrequests\npydantic\nfastapi\n"
@@ -48,10 +49,10 @@ def warmup(clientdir: Path, requirements: Path, cache: Path, report: Path, log: 
     return measure(argv, warmup_env(cache), log)
 
 
-def one_round(workdir: Path, pip: Path, requirements: Path) -> Round:
-    """Both contenders, each against its own fresh devpi: (cold, again, files stored)."""
+def one_round(workdir: Path, index: int, pip: Path, requirements: Path) -> Round:
+    """Round ``index`` (from 1; the loop first in odd rounds): each contender on its own fresh devpi."""
     results = {}
-    for name in ("loop", "warmup"):
+    for name in in_order(index, "loop", "warmup"):
         where = workdir / name
         log = where / "run.log"
         server, client, simple_url = pypi_client(where)
@@ -74,13 +75,15 @@ def one_round(workdir: Path, pip: Path, requirements: Path) -> Round:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds, the loop first in odd ones, the warmup in even ones"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="devpi-warmup-seed-bench-"))
     requirements = workdir / "requirements.txt"
     requirements.write_text(REQUIREMENTS)
     pip = make_pip(workdir / "loop-venv")
-    rounds = [one_round(workdir / f"round-{n}", pip, requirements) for n in range(args.repeat)]
+    rounds = [one_round(workdir / f"round-{n}", n + 1, pip, requirements) for n in range(args.repeat)]
     say(f"\n{'':8} {'cold s':>8} {'cpu s':>7} {'rss MB':>7} {'again s':>8} {'cpu s':>7} {'stored':>7}")
     for name in ("loop", "warmup"):
         cold = statistics.median(r[name][0].seconds for r in rounds)
@@ -97,9 +100,27 @@ def main() -> int:
         f"ratio loop/warmup: cold {statistics.median(ratios_cold):.2f}x,"
         f" again {statistics.median(ratios_again):.1f}x (goals: 2.5x, 10x)"
     )
+    if len(rounds) > 1:
+        print_spread(rounds, ratios_cold, ratios_again)
     say(f"logs and reports: {workdir}")
     failed = any(run.returncode for r in rounds for name in r for run in r[name][:2])
     return 1 if failed else 0
+
+
+def print_spread(rounds: list[Round], ratios_cold: list[float], ratios_again: list[float]) -> None:
+    """Each figure as min / median / max over the rounds."""
+    say(f"min / median / max over {len(rounds)} rounds:")
+    for name in ("loop", "warmup"):
+        figures = (
+            ("cold s", [r[name][0].seconds for r in rounds], ".1f"),
+            ("cpu s", [r[name][0].cpu for r in rounds], ".1f"),
+            ("rss MB", [mb(r[name][0].peaks.tree) for r in rounds], ".0f"),
+            ("again s", [r[name][1].seconds for r in rounds], ".1f"),
+            ("cpu s", [r[name][1].cpu for r in rounds], ".1f"),
+            ("stored", [r[name][2] for r in rounds], ".0f"),
+        )
+        say(f"  {name:8} " + "; ".join(f"{label} {spread(values, fmt)}" for label, values, fmt in figures))
+    say(f"  ratio loop/warmup: cold {spread(ratios_cold, '.2f')}x, again {spread(ratios_again, '.1f')}x")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
@@ -31,6 +32,13 @@ LOOP, WARMUP = "pip download loop", "devpi warmup"
 LOCK_LOOP, LOCK_WARMUP = "pinned pip loop", "warmup --lock"
 SCENARIOS = {"requirements": (LOOP, WARMUP), "lock": (LOCK_LOOP, LOCK_WARMUP)}  # (loop, warmup)
 FOLDERS = {LOOP: "loop", WARMUP: "warmup", LOCK_LOOP: "lock-loop", LOCK_WARMUP: "lock-warmup"}
+
+T = TypeVar("T")
+
+
+def in_order(round_: int, loop: T, warmup: T) -> list[T]:
+    """The contenders of round ``round_`` (from 1) in the order they run: loop first in odd rounds."""
+    return [loop, warmup] if round_ % 2 else [warmup, loop]
 
 
 @dataclass

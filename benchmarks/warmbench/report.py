@@ -1,4 +1,4 @@
-"""bench.py's report: the table, ratios and goals, the files fetched, where devpi warmup's time went."""
+"""bench.py's report: the table, min / median / max over rounds, ratios and goals, files, warmup timings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,11 @@ def size_mb(size: int) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def spread(values: Sequence[float], fmt: str) -> str:
+    """``min / median / max`` of ``values``."""
+    return " / ".join(format(value, fmt) for value in (min(values), median(values), max(values)))
 
 
 def peak(results: Sequence[Result]) -> Peaks:
@@ -82,11 +87,34 @@ def print_table(runs: dict[str, list[Result]]) -> None:
         print(f"  {name}: {'; '.join(parts)}")
 
 
-def print_repeats(runs: dict[str, list[Result]]) -> None:
+# (label, figure of one round, format) for the spread over rounds
+FIGURES: list[tuple[str, Callable[[Result], float], str]] = [
+    ("cold s", lambda r: r.cold.seconds, ".1f"),
+    ("re-run s", lambda r: r.rerun.seconds, ".2f"),
+    ("cold CPU s", lambda r: r.cold.cpu, ".1f"),
+    ("re-run CPU s", lambda r: r.rerun.cpu, ".1f"),
+    ("devpi-server CPU s, cold", lambda r: r.cold.server_cpu, ".1f"),
+    ("devpi-server CPU s, re-run", lambda r: r.rerun.server_cpu, ".1f"),
+    ("peak RSS MB", lambda r: mb(max(r.cold.peaks.main, r.rerun.peaks.main)), ".0f"),
+    ("peak RSS MB, child", lambda r: mb(max(r.cold.peaks.child, r.rerun.peaks.child)), ".0f"),
+    ("peak RSS MB, tree", lambda r: mb(max(r.cold.peaks.tree, r.rerun.peaks.tree)), ".0f"),
+    ("upstream MB", lambda r: size_mb(r.cold_traffic.bytes), ".1f"),
+    ("files", lambda r: len(r.cold_traffic.files), ".0f"),
+    ("re-run upstream MB", lambda r: size_mb(r.rerun_traffic.bytes), ".1f"),
+]
+
+
+def print_spread(runs: dict[str, list[Result]]) -> None:
+    """Each figure of each contender as min / median / max over the rounds, and round by round."""
+    rounds = len(next(iter(runs.values())))
+    print(f"\nover {rounds} rounds (odd rounds ran the loop first, even rounds the warmup):")
+    print(f"  {'figure':<28} {'min / median / max':>24}   each round")
     for name, results in runs.items():
-        colds = ", ".join(f"{r.cold.seconds:.1f}" for r in results)
-        reruns = ", ".join(f"{r.rerun.seconds:.2f}" for r in results)
-        print(f"{name}: cold runs {colds} s; re-runs {reruns} s (the table shows medians)")
+        print(f"  {name}")
+        for label, figure, fmt in FIGURES:
+            values = [figure(r) for r in results]
+            each = ", ".join(format(value, fmt) for value in values)
+            print(f"    {label:<26} {spread(values, fmt):>24}   {each}")
 
 
 def verdict(met: bool) -> str:
@@ -100,10 +128,20 @@ def ratio(loop: list[Result], warmup: list[Result], phase: str) -> float:
     )
 
 
+def print_round_ratios(loop: list[Result], warmup: list[Result]) -> None:
+    """loop / warmup of each round, as min / median / max (with more than one round)."""
+    if len(loop) < 2:
+        return
+    for phase, label, fmt in (("cold", "cold", ".2f"), ("rerun", "re-run", ".1f")):
+        values = [getattr(a, phase).seconds / getattr(b, phase).seconds for a, b in zip(loop, warmup)]
+        print(f"  {label:<6} loop/warmup of each round, min / median / max: {spread(values, fmt)}")
+
+
 def print_targets(loop: list[Result], warmup: list[Result]) -> None:
     cold, rerun = ratio(loop, warmup, "cold"), ratio(loop, warmup, "rerun")
     print(f"cold   loop/warmup = {cold:.2f}x  (target >= {TARGET_COLD}x): {verdict(cold >= TARGET_COLD)}")
     print(f"re-run loop/warmup = {rerun:.2f}x  (target >= {TARGET_RERUN}x): {verdict(rerun >= TARGET_RERUN)}")
+    print_round_ratios(loop, warmup)
     print_rss(warmup)
 
 
@@ -114,6 +152,7 @@ def print_lock_targets(loop: list[Result], warmup: list[Result]) -> None:
         f"re-run pinned loop/warmup --lock = {rerun:.2f}x  (target >= {TARGET_LOCK_RERUN:.0f}x):"
         f" {verdict(rerun >= TARGET_LOCK_RERUN)}"
     )
+    print_round_ratios(loop, warmup)
     floors = [r.floor for r in warmup if r.floor is not None]
     if floors:
         sequential, parallel = median([f.sequential for f in floors]), median([f.parallel for f in floors])
@@ -126,6 +165,10 @@ def print_lock_targets(loop: list[Result], warmup: list[Result]) -> None:
             f" {parallel:.2f} s on {floors[0].threads} threads; warmup --lock re-run {rerun_s:.2f} s"
             f" = {rerun_s / parallel:.1f}x the parallel probes"
         )
+        if len(floors) > 1:
+            print(
+                f"  parallel probes of each round, min / median / max: {spread([f.parallel for f in floors], '.2f')} s"
+            )
         loop_rerun = median([r.rerun.seconds for r in loop])
         print(
             f"  pinned loop re-run / parallel probes = {loop_rerun / parallel:.1f}x"
@@ -234,7 +277,7 @@ def report(runs: dict[str, list[Result]]) -> None:
         )
     print_table(runs)
     if len(next(iter(runs.values()))) > 1:
-        print_repeats(runs)
+        print_spread(runs)
     for loop_name, warmup_name, targets in (
         (LOOP, WARMUP, print_targets),
         (LOCK_LOOP, LOCK_WARMUP, print_lock_targets),
