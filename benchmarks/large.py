@@ -1,6 +1,7 @@
 """Benchmark "large": 300 well-known top-level requirements x 25 targets, on the real PyPI.
 
-Usage (from the repository root; python3.11 on PATH for the loop's venv; needs PyPI)::
+Usage (from the repository root; python3.11 on PATH for the loop's venv; psutil installed, the
+``bench`` extra; needs PyPI)::
 
     PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/large.py
 

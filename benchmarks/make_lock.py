@@ -1,6 +1,7 @@
 """Make the lock of bench.py's lock scenario: ``benchmarks/pylock.toml`` and ``pylock-requirements.txt``.
 
-Usage (from the repository root; needs PyPI, takes a few minutes)::
+Usage (from the repository root; psutil installed, the ``bench`` extra; needs PyPI, takes a few
+minutes)::
 
     PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/make_lock.py [--no-fill]
 
