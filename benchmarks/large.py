@@ -1,6 +1,7 @@
 """Benchmark "large": 300 well-known top-level requirements x 25 targets, on the real PyPI.
 
-Usage (from the repository root; python3.11 on PATH for the loop's venv; needs PyPI)::
+Usage (from the repository root; python3.11 on PATH for the loop's venv; psutil installed, the
+``bench`` extra; needs PyPI)::
 
     PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/large.py
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -36,22 +36,25 @@ from pathlib import Path
 
 import requests
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import Run, make_pip, measure, pypi_client, say
+from warmbench.commands import make_pip, one_resolution, run_loop, warmup_argv, warmup_env
+from warmbench.log import say
+from warmbench.matrix import Matrix
+from warmbench.measure import Run, measure
+from warmbench.report import mb
+from warmbench.servers import provide_core_metadata, pypi_client, server_requests, stored
 
-from tests.support.devpi import ROOT_PASSWORD, DevpiServer, clean_env
-
-REQUIREMENTS = HERE / "large-requirements.txt"
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
-PLATFORMS = (
-    "manylinux2014_x86_64",
-    "manylinux_2_28_x86_64",
-    "manylinux2014_aarch64",
-    "win_amd64",
-    "macosx_11_0_arm64",
+REQUIREMENTS = Path(__file__).resolve().parent / "large-requirements.txt"
+LARGE = Matrix(
+    ("3.9", "3.10", "3.11", "3.12", "3.13"),
+    (
+        "manylinux2014_x86_64",
+        "manylinux_2_28_x86_64",
+        "manylinux2014_aarch64",
+        "win_amd64",
+        "macosx_11_0_arm64",
+    ),
 )
 LOOP_TARGETS = (
     ("3.9", "manylinux2014_x86_64"),
@@ -61,47 +64,24 @@ LOOP_TARGETS = (
 TIMEOUT = 4 * 3600.0
 
 
-def server_requests(server: DevpiServer) -> int:
-    return len(re.findall(r"\[req\d+\] (?:GET|HEAD|POST|PUT)", server.log_text()))
-
-
-def stored_bytes(server: DevpiServer) -> int:
-    return sum(p.stat().st_size for p in (server.serverdir / "+files").rglob("*") if p.is_file())
-
-
-def provide_core_metadata(client) -> None:  # type: ignore[no-untyped-def]
-    client.login("root", ROOT_PASSWORD)
-    client.run("index", "root/pypi", "mirror_provides_core_metadata=True")
-    client.login("bench", "bench-pw-1")
-
-
 def warmup(clientdir: Path, cache: Path, report: Path, log: Path) -> Run:
-    argv = [str(Path(sys.executable).parent / "devpi"), "--clientdir", str(clientdir), "warmup",
-            "-r", str(REQUIREMENTS), "--python", ",".join(PYTHONS), "--platform", ",".join(PLATFORMS),
-            "--report", str(report)]  # fmt: skip
-    return measure(argv, clean_env(XDG_CACHE_HOME=str(cache)), log, timeout=TIMEOUT)
+    argv = warmup_argv(clientdir, ["-r", str(REQUIREMENTS)], LARGE, "--report", str(report))
+    return measure(argv, warmup_env(cache), log, timeout=TIMEOUT)
 
 
 def loop(pip: Path, index: str, dest: Path, cache: Path, log: Path) -> Run:
-    env = clean_env(PIP_CACHE_DIR=str(cache))
-    env.pop("PIP_NO_CACHE_DIR", None)
-    total = Run()
-    for python, platform in LOOP_TARGETS:
-        nodot = python.replace(".", "")
-        argv = [str(pip), "download", "--disable-pip-version-check", "--index-url", index,
-                "--platform", platform, "--python-version", nodot, "--implementation", "cp",
-                "--abi", f"cp{nodot}", "--only-binary=:all:", "--dest", str(dest), "-r", str(REQUIREMENTS)]  # fmt: skip
-        total = total.then(measure(argv, env, log, timeout=TIMEOUT))
-    return total
-
-
-def one_resolution(pip: Path, index: str, log: Path) -> float:
-    """One pip resolution of one target against the warm devpi (no pip cache): seconds."""
-    argv = [str(pip), "install", "--dry-run", "--ignore-installed", "--no-cache-dir", "--disable-pip-version-check",
-            "--index-url", index, "--platform", "manylinux2014_x86_64", "--python-version", "312",
-            "--only-binary=:all:", "--target", str(log.parent / "never"), "--report", os.devnull,
-            "-r", str(REQUIREMENTS)]  # fmt: skip
-    return measure(argv, clean_env(), log).seconds
+    """The loop on LOOP_TARGETS; each target runs even when one before failed."""
+    return run_loop(
+        pip,
+        index,
+        dest,
+        cache,
+        log,
+        LOOP_TARGETS,
+        lambda *_: REQUIREMENTS,
+        stop_on_failure=False,
+        timeout=TIMEOUT,
+    )
 
 
 def link_speed() -> float:
@@ -145,9 +125,8 @@ def main() -> int:
 
 def bench_warmup(workdir: Path, pip: Path) -> tuple[float, float]:
     """devpi warmup cold and again, against a devpi providing core metadata: (cold s, again s)."""
-    mb = 1024 * 1024
     speed = link_speed()
-    say(f"link: {speed / mb:.1f} MB/s (a 40 MB wheel from PyPI directly)")
+    say(f"link: {speed / 2**20:.1f} MB/s (a 40 MB wheel from PyPI directly)")
     where = workdir / "warmup"
     server, client, simple_url = pypi_client(where)
     try:
@@ -156,20 +135,20 @@ def bench_warmup(workdir: Path, pip: Path) -> tuple[float, float]:
         for phase in ("cold", "again"):
             before = server_requests(server)
             run = warmup(client.clientdir, where / "xdg", where / f"report-{phase}.json", where / "run.log")
-            results[phase] = (run, server_requests(server) - before, stored_bytes(server))
+            results[phase] = (run, server_requests(server) - before, stored(server)[1])
             say(f"warmup {phase}: {run.seconds:.1f} s, cpu {run.cpu:.1f} s, peak RSS tree"
-                f" {run.peaks.tree_kb / 1024:.0f} MB, {results[phase][1]} requests to devpi,"
-                f" devpi stores {results[phase][2] / mb:.0f} MB, exit {run.returncode}")  # fmt: skip
+                f" {mb(run.peaks.tree):.0f} MB, {results[phase][1]} requests to devpi,"
+                f" devpi stores {results[phase][2] / 2**20:.0f} MB, exit {run.returncode}")  # fmt: skip
         files, needed = unique_bytes(where / "report-cold.json")
-        say(f"unique files the 25 targets need: {files}, {needed / mb:.0f} MB")
-        t1 = one_resolution(pip, simple_url, where / "resolution.log")
+        say(f"unique files the 25 targets need: {files}, {needed / 2**20:.0f} MB")
+        t1 = one_resolution(pip, simple_url, REQUIREMENTS, where / "resolution.log")
         say(f"one pip resolution of one target against the warm devpi: {t1:.1f} s")
     finally:
         server.stop()
     cpus = os.cpu_count() or 1
-    yardstick = needed / speed + len(PYTHONS) * len(PLATFORMS) * t1 / cpus
+    yardstick = needed / speed + len(LARGE.targets()) * t1 / cpus
     cold, again = results["cold"][0].seconds, results["again"][0].seconds
-    say(f"yardstick: {needed / mb:.0f} MB / {speed / mb:.1f} MB/s + 25 x {t1:.1f} s / {cpus} CPUs = {yardstick:.0f} s;"
+    say(f"yardstick: {needed / 2**20:.0f} MB / {speed / 2**20:.1f} MB/s + 25 x {t1:.1f} s / {cpus} CPUs = {yardstick:.0f} s;"
         f" warmup cold is {cold / yardstick:.2f}x of it (goal: within 3x); again {again:.1f} s (goal: under 60 s)")  # fmt: skip
     return cold, again
 
@@ -187,10 +166,10 @@ def bench_loop(workdir: Path, pip: Path) -> tuple[float, float]:
         loops = [loop(pip, simple_url, where / "dest", where / "pip-cache", where / "run.log") for _ in "12"]
     finally:
         server.stop()
-    scale = len(PYTHONS) * len(PLATFORMS) / len(LOOP_TARGETS)
+    scale = len(LARGE.targets()) / len(LOOP_TARGETS)
     for phase, run in zip(("cold", "again"), loops):
         say(f"loop {phase} on {len(LOOP_TARGETS)} targets: {run.seconds:.1f} s, cpu {run.cpu:.1f} s,"
-            f" peak RSS tree {run.peaks.tree_kb / 1024:.0f} MB, exit {run.returncode};"
+            f" peak RSS tree {mb(run.peaks.tree):.0f} MB, exit {run.returncode};"
             f" x{scale:.2f} for 25 targets: {run.seconds * scale:.0f} s")  # fmt: skip
     return loops[0].seconds * scale, loops[1].seconds * scale
 

@@ -1,10 +1,12 @@
 """Make the lock of bench.py's lock scenario: ``benchmarks/pylock.toml`` and ``pylock-requirements.txt``.
 
-Usage (from the repository root; needs PyPI, takes a few minutes)::
+Usage (from the repository root; psutil installed, the ``bench`` extra; needs PyPI, takes a few
+minutes)::
 
     PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/make_lock.py [--no-fill]
 
-1. Fills bench.py's file cache (``~/.cache/devpi-warmup-bench/files``) with what
+1. Fills bench.py's file cache (``$DEVPI_WARMUP_BENCH_CACHE/files``, default
+   ``~/.cache/devpi-warmup-bench/files``) with what
    ``devpi warmup -r benchmarks/lock-requirements.txt`` picks for bench.py's 9 targets from the
    real PyPI, through a throwaway devpi-server (``--no-fill`` skips this).
 2. Serves that cache as a local simple index and locks ``lock-requirements.txt`` with ``uv``
@@ -34,28 +36,15 @@ from pathlib import Path
 
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench
-from bench import (
-    FILES,
-    LOCK,
-    LOCK_REQUIREMENTS,
-    PINNED,
-    PLATFORMS,
-    PYTHONS,
-    clean_env,
-    log_tail,
-    measure,
-    pypi_client,
-    quarantine_unsupported,
-    run,
-    say,
-    serve_files,
-    warmup_argv,
-    warmup_env,
-)
+from warmbench.commands import warmup_argv, warmup_env
+from warmbench.corpus import FILES, LOCK, LOCK_REQUIREMENTS, PINNED, lock_packages, quarantine_unsupported
+from warmbench.log import log_tail, say
+from warmbench.matrix import BENCH
+from warmbench.measure import measure
+from warmbench.servers import pypi_client, serve_files
+from warmbench.support import clean_env, run
 
 from devpi_client_warmup.index.files import IndexFile
 
@@ -85,7 +74,7 @@ def uv_project(where: Path) -> Path:
         "[project]\n"
         'name = "devpi-warmup-bench-lock"\n'
         'version = "0"\n'
-        f'requires-python = ">={PYTHONS[0]}"\n'
+        f'requires-python = ">={BENCH.pythons[0]}"\n'
         f"dependencies = [\n{dependencies}]\n\n"
         "[tool.uv]\n"
         "package = false\n",
@@ -119,7 +108,7 @@ def fill(workdir: Path) -> None:
     )
     server, client, _ = pypi_client(workdir)
     try:
-        argv = warmup_argv(client.clientdir, "--dest", str(FILES), inputs=["-r", str(LOCK_REQUIREMENTS)])
+        argv = warmup_argv(client.clientdir, ["-r", str(LOCK_REQUIREMENTS)], BENCH, "--dest", str(FILES))
         result = measure(argv, warmup_env(workdir / "fill-xdg-cache"), log)
     finally:
         server.stop()
@@ -154,7 +143,7 @@ def to_pypi(text: str, simple_url: str) -> str:
 
 
 def lock(workdir: Path) -> None:
-    upstream = serve_files()
+    upstream = serve_files(FILES)
     # uv reads a wheel's METADATA and drops the connection (no range requests here): quiet the tracebacks
     upstream._server.handle_error = lambda *_: None  # type: ignore[union-attr,method-assign]
     try:
@@ -178,7 +167,7 @@ def lock(workdir: Path) -> None:
         shutil.copyfile(project / "uv.lock", workdir / "uv.lock")
     finally:
         upstream.stop()
-    packages = bench.lock_packages()
+    packages = lock_packages()
     say(
         f"wrote {LOCK} ({len(packages)} packages, {len({n for n, _ in packages})} distinct names) and {PINNED}"
     )
@@ -208,7 +197,7 @@ def check() -> None:
     from devpi_client_warmup.resolve.locked import select
 
     pylock, pages, failed = load(LOCK), CachePages(), []
-    for target in build_matrix([",".join(PYTHONS)], PLATFORMS):
+    for target in build_matrix([",".join(BENCH.pythons)], BENCH.platforms):
         resolution = select(target, pylock, pages)
         say(
             f"  {target.name}: {len(resolution.picks)} locked files"

@@ -1,16 +1,18 @@
 """Benchmark the original write-up's matrix against its own loop, on the real PyPI.
 
-Usage (from the repository root, python3.11 on PATH for the loop's venv; needs PyPI)::
+Usage (from the repository root, python3.11 on PATH for the loop's venv; psutil installed, the
+``bench`` extra; needs PyPI)::
 
     PYENV_VERSION=3.11.7:3.9.18:3.10.13:3.12.1:3.13.0 .tox/py311/bin/python benchmarks/seed.py [--repeat N]
 
-The write-up (``shared/seeds``) warms ``pandas requests pydantic fastapi`` for CPython 3.9,
-3.10, 3.13 x ``manylinux2014_x86_64``, ``win_amd64``, ``macosx_11_0_arm64`` with a loop of
-``pip download --only-binary=:all:`` per target (newest pip, in a venv). Each contender runs
-against its own fresh devpi-server whose ``root/pypi`` mirrors the real PyPI, which carries
-sdists as well as wheels: once cold (devpi stores nothing), once more (everything stored, the
-contender's own caches kept). Printed per run: wall time, CPU seconds of the process tree, peak
-RSS (largest sum over the tree), files devpi stores afterwards, and the ratio loop/warmup.
+The project's seed write-up warms ``pandas requests pydantic fastapi`` for CPython 3.9, 3.10,
+3.13 x ``manylinux2014_x86_64``, ``win_amd64``, ``macosx_11_0_arm64`` with a loop of ``pip
+download --only-binary=:all:`` per target (newest pip, in a venv). Each contender runs against
+its own fresh devpi-server whose ``root/pypi`` mirrors the real PyPI, which carries sdists as
+well as wheels: once cold (devpi stores nothing), once more (everything stored, the contender's
+own caches kept). Printed per run: wall time, CPU seconds of the process tree, peak RSS (largest
+sum over the tree), files devpi stores afterwards, and the ratio loop/warmup; with ``--repeat N``
+(the loop first in odd rounds, the warmup first in even ones) medians, then min / median / max.
 Network time to PyPI is part of both; the ratio is of the same run.
 """
 
@@ -22,56 +24,35 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import Run, make_pip, measure, pypi_client, say
-
-from tests.support.devpi import clean_env
+from warmbench.commands import make_pip, run_loop, warmup_argv, warmup_env
+from warmbench.contenders import in_order
+from warmbench.log import say
+from warmbench.matrix import Matrix
+from warmbench.measure import Run, measure
+from warmbench.report import mb, spread
+from warmbench.servers import pypi_client, stored
 
 REQUIREMENTS = "pandas\nrequests\npydantic\nfastapi\n"
-PYTHONS = ("3.9", "3.10", "3.13")
-PLATFORMS = ("manylinux2014_x86_64", "win_amd64", "macosx_11_0_arm64")
+SEED = Matrix(("3.9", "3.10", "3.13"), ("manylinux2014_x86_64", "win_amd64", "macosx_11_0_arm64"))
+Round = dict[str, tuple[Run, Run, int]]  # contender -> (cold, again, files devpi stores)
 
 
 def loop(pip: Path, index: str, requirements: Path, dest: Path, cache: Path, log: Path) -> Run:
     """The write-up's loop, target after target; stops at the first failure as ``set -e`` does."""
-    env = clean_env(PIP_CACHE_DIR=str(cache))
-    env.pop("PIP_NO_CACHE_DIR", None)
-    total = Run()
-    for platform in PLATFORMS:
-        for python in PYTHONS:
-            nodot = python.replace(".", "")
-            argv = [
-                str(pip), "download", "--disable-pip-version-check", "--index-url", index,
-                "--platform", platform, "--python-version", nodot, "--implementation", "cp",
-                "--abi", f"cp{nodot}", "--only-binary=:all:", "--dest", str(dest), "-r", str(requirements),
-            ]  # fmt: skip
-            total = total.then(measure(argv, env, log))
-            if total.returncode:
-                return total
-    return total
+    return run_loop(pip, index, dest, cache, log, SEED.targets(), lambda *_: requirements)
 
 
 def warmup(clientdir: Path, requirements: Path, cache: Path, report: Path, log: Path) -> Run:
-    argv = [
-        str(Path(sys.executable).parent / "devpi"), "--clientdir", str(clientdir), "warmup",
-        "-r", str(requirements), "--python", ",".join(PYTHONS), "--platform", ",".join(PLATFORMS),
-        "--report", str(report),
-    ]  # fmt: skip
-    return measure(argv, clean_env(XDG_CACHE_HOME=str(cache)), log)
+    argv = warmup_argv(clientdir, ["-r", str(requirements)], SEED, "--report", str(report))
+    return measure(argv, warmup_env(cache), log)
 
 
-def stored_files(server_dir: Path) -> int:
-    """Files the devpi-server stores (its +files tree)."""
-    return sum(1 for path in (server_dir / "+files").rglob("*") if path.is_file())
-
-
-def one_round(workdir: Path, pip: Path, requirements: Path) -> dict[str, tuple[Run, Run, int]]:
-    """Both contenders, each against its own fresh devpi: (cold, again, files stored)."""
+def one_round(workdir: Path, index: int, pip: Path, requirements: Path) -> Round:
+    """Round ``index`` (from 1; the loop first in odd rounds): each contender on its own fresh devpi."""
     results = {}
-    for name in ("loop", "warmup"):
+    for name in in_order(index, "loop", "warmup"):
         where = workdir / name
         log = where / "run.log"
         server, client, simple_url = pypi_client(where)
@@ -86,7 +67,7 @@ def one_round(workdir: Path, pip: Path, requirements: Path) -> dict[str, tuple[R
                         for n in "12"]  # fmt: skip
         finally:
             server.stop()
-        results[name] = (runs[0], runs[1], stored_files(where / "fill-server"))
+        results[name] = (runs[0], runs[1], stored(server)[0])
         say(f"{name}: cold {runs[0].seconds:.1f} s (exit {runs[0].returncode}),"
             f" again {runs[1].seconds:.1f} s (exit {runs[1].returncode}), devpi stores {results[name][2]} files")  # fmt: skip
     return results
@@ -94,29 +75,52 @@ def one_round(workdir: Path, pip: Path, requirements: Path) -> dict[str, tuple[R
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds, the loop first in odd ones, the warmup in even ones"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="devpi-warmup-seed-bench-"))
     requirements = workdir / "requirements.txt"
     requirements.write_text(REQUIREMENTS)
     pip = make_pip(workdir / "loop-venv")
-    rounds = [one_round(workdir / f"round-{n}", pip, requirements) for n in range(args.repeat)]
+    rounds = [one_round(workdir / f"round-{n}", n + 1, pip, requirements) for n in range(args.repeat)]
     say(f"\n{'':8} {'cold s':>8} {'cpu s':>7} {'rss MB':>7} {'again s':>8} {'cpu s':>7} {'stored':>7}")
     for name in ("loop", "warmup"):
         cold = statistics.median(r[name][0].seconds for r in rounds)
         again = statistics.median(r[name][1].seconds for r in rounds)
         cpu = statistics.median(r[name][0].cpu for r in rounds)
         cpu_again = statistics.median(r[name][1].cpu for r in rounds)
-        rss = max(r[name][0].peaks.tree_kb for r in rounds) / 1024
+        rss = max(mb(r[name][0].peaks.tree) for r in rounds)
         say(
             f"{name:8} {cold:8.1f} {cpu:7.1f} {rss:7.0f} {again:8.1f} {cpu_again:7.1f} {rounds[0][name][2]:7}"
         )
-    ratio_cold = statistics.median(r["loop"][0].seconds / r["warmup"][0].seconds for r in rounds)
-    ratio_again = statistics.median(r["loop"][1].seconds / r["warmup"][1].seconds for r in rounds)
-    say(f"ratio loop/warmup: cold {ratio_cold:.2f}x, again {ratio_again:.1f}x (goals: 2.5x, 10x)")
+    ratios_cold = [r["loop"][0].seconds / r["warmup"][0].seconds for r in rounds]
+    ratios_again = [r["loop"][1].seconds / r["warmup"][1].seconds for r in rounds]
+    say(
+        f"ratio loop/warmup: cold {statistics.median(ratios_cold):.2f}x,"
+        f" again {statistics.median(ratios_again):.1f}x (goals: 2.5x, 10x)"
+    )
+    if len(rounds) > 1:
+        print_spread(rounds, ratios_cold, ratios_again)
     say(f"logs and reports: {workdir}")
     failed = any(run.returncode for r in rounds for name in r for run in r[name][:2])
     return 1 if failed else 0
+
+
+def print_spread(rounds: list[Round], ratios_cold: list[float], ratios_again: list[float]) -> None:
+    """Each figure as min / median / max over the rounds."""
+    say(f"min / median / max over {len(rounds)} rounds:")
+    for name in ("loop", "warmup"):
+        figures = (
+            ("cold s", [r[name][0].seconds for r in rounds], ".1f"),
+            ("cpu s", [r[name][0].cpu for r in rounds], ".1f"),
+            ("rss MB", [mb(r[name][0].peaks.tree) for r in rounds], ".0f"),
+            ("again s", [r[name][1].seconds for r in rounds], ".1f"),
+            ("cpu s", [r[name][1].cpu for r in rounds], ".1f"),
+            ("stored", [r[name][2] for r in rounds], ".0f"),
+        )
+        say(f"  {name:8} " + "; ".join(f"{label} {spread(values, fmt)}" for label, values, fmt in figures))
+    say(f"  ratio loop/warmup: cold {spread(ratios_cold, '.2f')}x, again {spread(ratios_again, '.1f')}x")
 
 
 if __name__ == "__main__":
