@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import email.parser
+import functools
 import hashlib
 import html
 import posixpath
@@ -41,7 +42,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.tags import Tag
+from packaging.tags import Tag, parse_tag
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -283,35 +284,32 @@ class Gateway:
     def _rewrite(self, page_url: str, text: str, out: IO[bytes]) -> dict[frozenset[Tag], array[int]]:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
         advertising metadata for every file (noting the files devpi itself offers PEP 658
-        metadata for); learn each file's sha256. Returns the byte spans of the wheel links by
-        the wheels' tags (see ``_Page.body_for``)."""
-
+        metadata for); learn each file's sha256. Returns the spans of the wheel links by the
+        wheels' tags (see ``_Page.body_for``); none for a page that is not all ASCII (rare,
+        its character and byte offsets differ), which every target gets whole."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         listed: list[tuple[str, str | None]] = []
         wheels: dict[frozenset[Tag], array[int]] = {}
-        at = written = 0
+        pieces: list[str] = []
+        at = length = 0
         for link in _LINK_RE.finditer(text):
-            before = text[at : link.start()].encode("utf-8")
+            before = text[at : link.start()]
             opening, file_url, sha256 = self._rewrite_anchor(page_url, page_dir, link.group(1))
-            element = (opening + (link.group(2) or "")).encode("utf-8")
-            out.write(before)
-            out.write(element)
-            written += len(before)
-            filename = file_url.rsplit("/", 1)[-1] if file_url else ""
+            element = opening + (link.group(2) or "")
+            pieces += (before, element)
+            length += len(before)
             if file_url:
                 listed.append((file_url, sha256))
-            if filename.endswith(".whl"):
-                try:
-                    tags = parse_wheel_filename(unquote(filename))[3]
-                except InvalidWheelFilename:
-                    tags = frozenset()  # kept for every target: pip decides
-                if tags and link.group(2):  # a whole link: it can be left out
-                    wheels.setdefault(tags, array("q")).extend((written, written + len(element)))
-            written += len(element)
+                tags = _wheel_tags(file_url.rsplit("/", 1)[-1])
+                if tags and link.group(2):  # a whole link to a wheel: it can be left out
+                    wheels.setdefault(tags, array("q")).extend((length, length + len(element)))
+            length += len(element)
             at = link.end()
-        out.write(text[at:].encode("utf-8"))
+        pieces.append(text[at:])
+        body = "".join(pieces)
+        out.write(body.encode("utf-8"))
         self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
-        return wheels
+        return wheels if body.isascii() else {}
 
     def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, str | None, str | None]:
         """One link's opening tag rewritten, the devpi URL of its file and the sha256 the link
@@ -319,14 +317,19 @@ class Gateway:
         href = _HREF_RE.search(tag)
         if not href:
             return tag, None, None
-        absolute = urljoin(page_url, html.unescape(href.group(2)))
-        file_url, fragment = urldefrag(absolute)
-        if not file_url.startswith(self.origin + "/"):
-            self.external.add(file_url)
-            return tag, None, None
-        # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
-        relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
-        tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
+        value = html.unescape(href.group(2)) if "&" in href.group(2) else href.group(2)
+        path, _, fragment = value.partition("#")
+        if _stays_below(page_dir, path):  # the gateway's page is devpi's one level down: kept
+            file_url = self.origin + posixpath.normpath(posixpath.join(page_dir, path))
+        else:
+            absolute = urljoin(page_url, value)
+            file_url, fragment = urldefrag(absolute)
+            if not file_url.startswith(self.origin + "/"):
+                self.external.add(file_url)
+                return tag, None, None
+            # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
+            relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
+            tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
         if "data-core-metadata" in tag or "data-dist-info-metadata" in tag:
             self._devpi_metadata.add(file_url)  # devpi serves FILE.metadata (PEP 658)
         else:
@@ -494,6 +497,29 @@ def _project(file_url: str) -> str:
         return parse_sdist_filename(filename)[0]
     except (InvalidWheelFilename, InvalidSdistFilename):
         return ""
+
+
+def _stays_below(page_dir: str, path: str) -> bool:
+    """Is ``path`` a plain relative path that, from ``page_dir``, climbs no higher than the root?
+    Then it leads to the same file from the gateway's page, under the pip run's /~TAG/."""
+    if not path or ":" in path or path.startswith("/") or "?" in path:
+        return False
+    return posixpath.normpath(posixpath.join("/~" + page_dir, path)).startswith("/~/")
+
+
+def _wheel_tags(filename: str) -> frozenset[Tag]:
+    """The tags of a wheel (from its filename); empty for anything else or a malformed name."""
+    if not filename.endswith(".whl"):
+        return frozenset()
+    return _tags(unquote("-".join(filename[: -len(".whl")].split("-")[-3:])))
+
+
+@functools.lru_cache(maxsize=4096)  # a page lists many releases with the same few tags
+def _tags(triple: str) -> frozenset[Tag]:
+    try:
+        return parse_tag(triple)
+    except ValueError:
+        return frozenset()  # kept for every target: pip decides
 
 
 def _is_pure_wheel(filename: str) -> bool:
