@@ -143,7 +143,8 @@ def run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: str
         metadata = item["metadata"]
         name = canonicalize_name(metadata["name"])
         url = pip.index.devpi_url(info["url"])
-        resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=metadata))
+        kept = {} if url.endswith(".whl") else metadata  # only an sdist's is used later (add_builds)
+        resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=kept))
     return resolution
 
 

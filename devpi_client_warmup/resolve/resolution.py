@@ -17,7 +17,8 @@ class Pick:
     url: str  # devpi URL, without credentials
     sha256: str | None
     role: str = "install"  # or "build": needed to build an sdist on the target
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # pip's JSON form
+    # pip's JSON form of an sdist's metadata (pip may have built it); a wheel's is not kept
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def filename(self) -> str:
