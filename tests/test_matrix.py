@@ -171,7 +171,8 @@ def test_a_fleet_alias_is_one_target_per_floor() -> None:
 )
 def test_target_tags_are_exactly_what_pip_accepts_with_the_target_options(python: str, platform: str) -> None:
     """The gateway leaves out of a target's pages the wheels whose tags are not in ``Target.tags``:
-    that is what pip itself skips only while the two agree."""
+    safe while every tag pip accepts is among them (and they agree where pip's packaging is as
+    new as ours; an older one does not know the ``abi3t`` of free-threaded builds)."""
     from pip._internal.utils.compatibility_tags import get_supported
 
     target = Target(Python.parse(python), Platform.parse(platform))
@@ -182,4 +183,7 @@ def test_target_tags_are_exactly_what_pip_accepts_with_the_target_options(python
     pips = get_supported(
         version=version, platforms=platforms, impl=value["--implementation"], abis=[value["--abi"]]
     )
-    assert sorted(map(str, pips)) == sorted(map(str, target.tags))
+    ours = set(map(str, target.tags))
+    assert set(map(str, pips)) <= ours
+    if python != "3.13t" or any("abi3t" in str(tag) for tag in pips):
+        assert set(map(str, pips)) == ours
