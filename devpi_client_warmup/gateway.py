@@ -125,7 +125,7 @@ class Gateway:
         self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._target_of: dict[str, Target] = {}  # tag of a pip run -> the target it resolves
-        self._accepted: dict[Target, frozenset[Tag]] = {}  # a target's wheel tags (see accepted)
+        self._accepted: dict[str, frozenset[Tag]] = {}  # tag of a pip run -> its target's wheel tags
         self._shared: dict[str, set[str]] = {}  # tag of a metadata build -> see _read_around
         self._watch = watch  # told (target, what its pip asks for now) on every request
         self._built: set[str] = set()  # sdists whose metadata is built here
@@ -158,8 +158,10 @@ class Gateway:
 
     def index_url_for(self, tag: str, target: Target) -> str:
         """The index's simple URL for one pip run for ``target``; ``tag`` tells its requests apart."""
+        accepted = frozenset(target.tags)
         with self._lock:
             self._target_of[tag] = target
+            self._accepted[tag] = accepted
         return f"{self.url}/{_TAG}{tag}{self._simple_path}"
 
     def pages_read_by(self, tag: str) -> set[str]:
@@ -274,12 +276,7 @@ class Gateway:
     def accepted(self, tag: str) -> frozenset[Tag] | None:
         """The wheel tags the target of the pip run ``tag`` accepts (None: a run for this machine)."""
         with self._lock:
-            target = self._target_of.get(tag)
-            if target is None:
-                return None
-            if target not in self._accepted:
-                self._accepted[target] = frozenset(target.tags)
-            return self._accepted[target]
+            return self._accepted.get(tag)
 
     def _rewrite(self, page_url: str, text: str, out: IO[bytes]) -> dict[frozenset[Tag], array[int]]:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
