@@ -169,7 +169,7 @@ def test_a_fleet_alias_is_one_target_per_floor() -> None:
         "macosx_11_0_arm64",
     ],
 )
-def test_target_tags_are_exactly_what_pip_accepts_with_the_target_options(python: str, platform: str) -> None:
+def test_target_tags_hold_every_tag_pip_accepts_with_the_target_options(python: str, platform: str) -> None:
     """The gateway leaves out of a target's pages the wheels whose tags are not in ``Target.tags``:
     safe while every tag pip accepts is among them (and they agree where pip's packaging is as
     new as ours; an older one does not know the ``abi3t`` of free-threaded builds)."""
