@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,8 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write the report whole or not at all (a crash leaves no half-written report)."""
-    write_atomically(path, [(json.dumps(data, indent=2) + "\n").encode("utf-8")])
+    chunks = json.JSONEncoder(indent=2).iterencode(data)  # streamed: a big report is not held twice
+    write_atomically(path, itertools.chain((chunk.encode("utf-8") for chunk in chunks), [b"\n"]))
 
 
 def write_pins(folder: Path, outcome: Outcome) -> list[Path]:
