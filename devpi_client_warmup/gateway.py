@@ -56,6 +56,7 @@ from .index import sdist
 from .index.access import IndexAccess
 from .index.cache import Kind
 from .index.files import TIMEOUT, FileState, Store
+from .index.listing import Listed
 from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
@@ -120,7 +121,6 @@ class Gateway:
         self._simple_path = access.simple_url[len(self.origin) :]  # /USER/INDEX/+simple/
         self._password = secrets.token_urlsafe(24)
         self._pages: dict[str, _Page] = {}
-        self._devpi_metadata: set[str] = set()  # files devpi offers PEP 658 metadata for
         self._prefetcher = ThreadPoolExecutor(_PREFETCH, thread_name_prefix="prefetch")
         self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
@@ -285,19 +285,19 @@ class Gateway:
         wheels' tags (see ``_Page.body_for``); none for a page that is not all ASCII (rare,
         its character and byte offsets differ), which every target gets whole."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
-        listed: list[tuple[str, str | None]] = []
+        listed: list[Listed] = []
         wheels: dict[frozenset[Tag], array[int]] = {}
         pieces: list[str] = []
         at = length = 0
         for link in _LINK_RE.finditer(text):
             before = text[at : link.start()]
-            opening, file_url, sha256 = self._rewrite_anchor(page_url, page_dir, link.group(1))
+            opening, file = self._rewrite_anchor(page_url, page_dir, link.group(1))
             element = opening + (link.group(2) or "")
             pieces += (before, element)
             length += len(before)
-            if file_url:
-                listed.append((file_url, sha256))
-                tags = _wheel_tags(file_url.rsplit("/", 1)[-1])
+            if file:
+                listed.append(file)
+                tags = _wheel_tags(file.url.rsplit("/", 1)[-1])
                 if tags and link.group(2):  # a whole link to a wheel: it can be left out
                     wheels.setdefault(tags, array("q")).extend((length, length + len(element)))
             length += len(element)
@@ -308,12 +308,12 @@ class Gateway:
         self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
         return wheels if body.isascii() else {}
 
-    def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, str | None, str | None]:
-        """One link's opening tag rewritten, the devpi URL of its file and the sha256 the link
-        announces (the tag as it is and no URL for a link off devpi or without href)."""
+    def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, Listed | None]:
+        """One link's opening tag rewritten, and its file on devpi as the link announces it
+        (the tag as it is and no file for a link off devpi or without href)."""
         href = _HREF_RE.search(tag)
         if not href:
-            return tag, None, None
+            return tag, None
         value = html.unescape(href.group(2)) if "&" in href.group(2) else href.group(2)
         path, _, fragment = value.partition("#")
         if _stays_below(page_dir, path):  # the gateway's page is devpi's one level down: kept
@@ -323,15 +323,15 @@ class Gateway:
             file_url, fragment = urldefrag(absolute)
             if not file_url.startswith(self.origin + "/"):
                 self.external.add(file_url)
-                return tag, None, None
+                return tag, None
             # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
             relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
             tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
-        if "data-core-metadata" in tag or "data-dist-info-metadata" in tag:
-            self._devpi_metadata.add(file_url)  # devpi serves FILE.metadata (PEP 658)
-        else:
+        devpi_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag  # PEP 658
+        if not devpi_metadata:
             tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
-        return tag, file_url, fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
+        sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
+        return tag, Listed(file_url, sha256, devpi_metadata)
 
     def metadata(self, file_url: str, tag: str = "") -> bytes:
         """Core metadata for the pip run ``tag``: from the cache, else read from the file (see
@@ -355,7 +355,8 @@ class Gateway:
                 return cached
             if not file_url.endswith(".whl"):
                 return self._sdist_metadata(file_url, tag)
-            data = self._devpi_core_metadata(file_url) if file_url in self._devpi_metadata else None
+            listed = self.store.listing.lookup(file_url)
+            data = self._devpi_core_metadata(file_url) if listed and listed.core_metadata else None
             if data is None:
                 state = self.store.state(file_url)
                 if self._read_around(tag, state):
@@ -440,7 +441,7 @@ class Gateway:
     def _sibling_wheel_metadata(self, file_url: str, tag: str) -> bytes | None:
         """The METADATA of a wheel of the same release (pure wheels first), if the release has one."""
         release = parse_sdist_filename(file_url.rsplit("/", 1)[-1])
-        wheels = [url for url in self.store.release_files(*map(str, release)) if url.endswith(".whl")]
+        wheels = [url for url in self.store.listing.release_files(*map(str, release)) if url.endswith(".whl")]
         for url in sorted(wheels, key=lambda url: not url.endswith("-none-any.whl")):
             try:
                 return self.metadata(url, tag)

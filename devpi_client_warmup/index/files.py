@@ -11,24 +11,17 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
 
 from ..errors import FetchError
 from . import sdist
 from .access import IndexAccess
 from .cache import Cache, Kind, write_atomically
+from .listing import Listed, Listing
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
@@ -93,9 +86,7 @@ class Store:
         self._spool.mkdir(parents=True, exist_ok=True)
         self.cache = cache
         self._states: dict[str, FileState] = {}
-        self._sha256: dict[str, str] = {}  # file URL -> the sha256 its index page announces
-        self._listed: dict[str, list[str]] = {}  # project -> URLs of the files its page lists
-        self._releases: dict[str, list[tuple[str, str]]] = {}  # project -> (URL, version), parsed when asked
+        self.listing = Listing()
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pages: dict[str, list[IndexFile] | None] = {}
@@ -112,27 +103,17 @@ class Store:
         with self._lock:
             state = self._states.get(url)
             if state is None:
-                state = self._states[url] = FileState(url, self._sha256.get(url))
+                listed = self.listing.lookup(url)
+                state = self._states[url] = FileState(url, listed.sha256 if listed else None)
             return state
 
-    def learn_page(self, project: str, files: Iterable[tuple[str, str | None]]) -> None:
-        """Record the files a project page lists: (URL, the sha256 it announces, if any).
-
-        Pages list thousands of files; only those a target needs get a ``FileState``, and a
-        project's releases are parsed from the filenames when first asked for.
-        """
-        name = canonicalize_name(project)
-        listed = list(files)
+    def learn_page(self, project: str, files: list[Listed]) -> None:
+        """Record the files a project page lists (see ``Listing``)."""
+        self.listing.learn(project, files)
         with self._lock:
-            for url, sha256 in listed:
-                if sha256:
-                    self._sha256[url] = sha256
-                    if url in self._states:
-                        self._states[url].sha256 = sha256
-            known = self._listed.setdefault(name, [])
-            seen = set(known)
-            known += [url for url, _ in listed if url not in seen]
-            self._releases.pop(name, None)
+            for file in files:
+                if file.sha256 and file.url in self._states:
+                    self._states[file.url].sha256 = file.sha256
 
     def state(self, url: str) -> FileState:
         """The file's state, probing devpi the first time it is asked for."""
@@ -168,32 +149,21 @@ class Store:
             )
             for entry in response.json()["files"]
         ]
-        self.learn_page(project, ((file.url, file.sha256) for file in files))
+        self.learn_page(project, [Listed(file.url, file.sha256) for file in files])
         return files
 
     def filenames(self, project: str, version: str) -> list[str]:
         """Files of a release as the index pages seen so far list them."""
-        return [url.rsplit("/", 1)[-1] for url in self.release_files(project, version)]
+        return [url.rsplit("/", 1)[-1] for url in self.listing.release_files(project, version)]
 
-    def release_files(self, project: str, version: str) -> list[str]:
-        """URLs of a release's files as the index pages seen so far list them."""
-        return [url for url, release in self.project_releases(project) if release == version]
+    def versions(self, project: str) -> list[str]:
+        """Versions of a project's files as the index pages seen so far list them."""
+        return self.listing.versions(project)
 
     def fetched_files(self) -> list[FileState]:
         """Every file this run fetched through devpi (so devpi stores it now), by URL."""
         with self._lock:
             return sorted((state for state in self._states.values() if state.fetched), key=lambda f: f.url)
-
-    def project_releases(self, project: str) -> list[tuple[str, str]]:
-        """(URL, version) of a project's files as the index pages seen so far list them."""
-        name = canonicalize_name(project)
-        with self._lock:
-            releases = self._releases.get(name)
-            if releases is None:
-                parsed = [(url, _release_of(url.rsplit("/", 1)[-1])) for url in self._listed.get(name, ())]
-                releases = [(url, release[1]) for url, release in parsed if release and release[0] == name]
-                self._releases[name] = releases
-            return list(releases)
 
     def cached(self, url: str, kind: Kind) -> bytes | None:
         """A fact about a file kept across runs, keyed by its sha256 (so by its content)."""
@@ -344,18 +314,6 @@ class Store:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
-
-
-def _release_of(filename: str) -> tuple[str, str] | None:
-    """(canonical project name, version) of a wheel or sdist filename."""
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
-    return name, str(version)
 
 
 def _sha256(path: Path) -> str:

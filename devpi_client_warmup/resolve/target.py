@@ -44,7 +44,7 @@ class Files(Protocol):
 
     def metadata_source(self, url: str) -> sdist.MetadataSource | None: ...
 
-    def project_releases(self, project: str) -> list[tuple[str, str]]: ...
+    def versions(self, project: str) -> list[str]: ...
 
 
 def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, files: Files) -> Resolution:
@@ -62,15 +62,11 @@ def older_releases(resolution: Resolution, policy: Inputs, files: Files) -> list
     accepted = set(resolution.target.tags)
     older = []
     for pick in resolution.picks:
-        releases: dict[Version, list[str]] = {}
-        for url, version in files.project_releases(pick.name):
-            parsed = _version(version)
-            if policy.pre or not parsed.is_prerelease:
-                releases.setdefault(parsed, []).append(url.rsplit("/", 1)[-1])
-        newest = max(releases, default=None)
+        versions = [v for v in files.versions(pick.name) if policy.pre or not _version(v).is_prerelease]
+        newest = max(map(_version, versions), default=None)
         if newest is None or newest <= Version(pick.version):
             continue
-        names = releases[newest]
+        names = [name for v in versions if _version(v) == newest for name in files.filenames(pick.name, v)]
         wheels = [name for name in names if name.endswith(".whl")]
         if any(tag in accepted for name in wheels for tag in parse_wheel_filename(name)[3]):
             reason = "excluded by a requirement, a constraint or its Requires-Python"
