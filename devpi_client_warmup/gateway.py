@@ -105,11 +105,15 @@ class Gateway:
         *,
         check: bool,
         refuse_builds: bool = False,
+        pip_checks_hashes: bool = False,
         watch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.access = access
         self.store = store
         self.check = check
+        # pip needs the links' hashes only to choose among pinned ones (--hash): else they are
+        # left out, a third of what pip keeps per link (the gateway checks every file it serves)
+        self._link_hashes = pip_checks_hashes
         self.refuse_builds = refuse_builds
         self.refused: dict[str, str] = {}  # sdist URL -> why pip may not build it here
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
@@ -170,6 +174,11 @@ class Gateway:
 
     def page_digest(self, path: str) -> str:
         return self.page(path).digest
+
+    def announced_sha256(self, url: str) -> str | None:
+        """The sha256 the index page announces for the file at ``url`` (pip may not know it)."""
+        listed = self.store.listing.lookup(url)
+        return listed.sha256 if listed else None
 
     def netrc(self) -> str:
         """netrc text that lets pip (and pip's build subprocesses) authenticate to the gateway."""
@@ -318,6 +327,8 @@ class Gateway:
         path, _, fragment = value.partition("#")
         if _stays_below(page_dir, path):  # the gateway's page is devpi's one level down: kept
             file_url = self.origin + posixpath.normpath(posixpath.join(page_dir, path))
+            if fragment and not self._link_hashes:
+                tag = tag[: href.start(2)] + href.group(2).partition("#")[0] + tag[href.end(2) :]
         else:
             absolute = urljoin(page_url, value)
             file_url, fragment = urldefrag(absolute)
@@ -325,7 +336,8 @@ class Gateway:
                 self.external.add(file_url)
                 return tag, None
             # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
-            relative = posixpath.relpath(absolute[len(self.origin) :], page_dir)
+            kept = absolute if self._link_hashes else file_url
+            relative = posixpath.relpath(kept[len(self.origin) :], page_dir)
             tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
         devpi_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag  # PEP 658
         if not devpi_metadata:

@@ -165,6 +165,7 @@ def _run(
                 workdir,
                 check=options.check,
                 refuse_builds=options.refuse_builds,
+                pip_checks_hashes=any(line.hashes for line in inputs.requirements + inputs.constraints),
                 watch=progress.doing,
             ) as gateway,
             ThreadPoolExecutor(options.downloads, thread_name_prefix="fetch") as fetch_pool,

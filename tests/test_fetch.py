@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
+from urllib.parse import urljoin
 
 import requests
 
@@ -236,3 +238,27 @@ def test_a_targets_pip_sees_no_wheel_it_cannot_install(devpi: DevpiScene, tmp_pa
             "newer_sdist-1.0-py3-none-any.whl",
             "newer_sdist-2.0.tar.gz",
         ]
+
+
+def test_pip_sees_link_hashes_only_when_it_checks_pinned_ones(devpi: DevpiScene, tmp_path: Path) -> None:
+    """A link's ``#sha256=`` is about a third of what pip keeps per link; pip needs it only to
+    choose among the files a ``--hash`` pins. The gateway checks every file it serves itself."""
+    access = IndexAccess(
+        root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
+    )
+    linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
+    for checks, workdir in ((False, tmp_path / "plain"), (True, tmp_path / "hashes")):
+        workdir.mkdir()
+        store = Store(access, workdir, Cache(None))
+        with Gateway(access, store, workdir, check=False, pip_checks_hashes=checks) as gateway:
+            index_url = gateway.index_url_for("l", linux)
+            auth = ("warmup", gateway.netrc().split()[-1])
+            page = requests.get(f"{index_url}natpkg/", auth=auth, timeout=60)
+            assert page.status_code == 200, page.text
+            [href] = re.findall(r'href="([^"]+)"', page.text)
+            path, _, fragment = href.partition("#")
+            assert path.endswith("/natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+            url = gateway.devpi_url(urljoin(page.url, path))
+            sha256 = gateway.announced_sha256(url)
+            assert sha256 == hashlib.sha256(requests.get(url, timeout=60).content).hexdigest()
+            assert fragment == (f"sha256={sha256}" if checks else "")

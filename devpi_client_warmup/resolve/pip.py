@@ -97,6 +97,8 @@ class Index(Protocol):
 
     def unknown_for(self, tag: str) -> list[str]: ...
 
+    def announced_sha256(self, url: str) -> str | None: ...
+
 
 class Memo(Protocol):
     """Facts kept across runs (see index.files.Store)."""
@@ -144,7 +146,8 @@ def run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: str
         name = canonicalize_name(metadata["name"])
         url = pip.index.devpi_url(info["url"])
         kept = {} if url.endswith(".whl") else metadata  # only an sdist's is used later (add_builds)
-        resolution.picks.append(Pick(name, metadata["version"], url, hashes.get("sha256"), metadata=kept))
+        sha256 = hashes.get("sha256") or pip.index.announced_sha256(url)  # see Gateway's pip_checks_hashes
+        resolution.picks.append(Pick(name, metadata["version"], url, sha256, metadata=kept))
     return resolution
 
 
