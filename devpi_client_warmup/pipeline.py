@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 import requests
 
 from . import __version__
+from ._malloc import limit_arenas
 from .errors import FetchError
 from .gateway import Gateway
 from .index.access import IndexAccess, server_state
@@ -135,6 +136,7 @@ def run(
     run is settled without asking devpi anything more.
     """
     started = time.monotonic()
+    limit_arenas()
     memo = _LockRun(options.cache, targets, lock, access) if lock and not options.dest else None
     if memo is not None:
         replay = memo.replay(progress)
