@@ -46,7 +46,7 @@ from warmbench.measure import measure
 from warmbench.servers import pypi_client, serve_files
 from warmbench.support import clean_env, run
 
-from devpi_client_warmup.index.files import IndexFile
+from devpi_client_warmup.index.pages import IndexFile
 
 PYPI_FILES = "https://files.pythonhosted.org/packages"
 

@@ -53,9 +53,9 @@ from packaging.utils import (
 
 from .errors import BuildFailed, FetchError
 from .index import sdist
-from .index.access import IndexAccess
+from .index.access import TIMEOUT, IndexAccess
 from .index.cache import Kind
-from .index.files import TIMEOUT, FileState, Store
+from .index.files import FileState, Store
 from .index.listing import Listed
 from .matrix import Target
 

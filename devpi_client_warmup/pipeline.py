@@ -256,7 +256,7 @@ class _Warmup:
                 return resolve_target(target, self.inputs, self.pip, where, self.store)
             # a lock: no resolution, except for what builds its sdists
             resolution = add_builds(
-                select(target, self.lock, self.store), self.inputs, self.pip, where, self.store
+                select(target, self.lock, self.store.pages), self.inputs, self.pip, where, self.store
             )
             resolution.seconds = time.monotonic() - started
             return resolution
@@ -329,7 +329,7 @@ def _read_quietly(store: Store) -> Callable[[str], object]:
 
     def read(project: str) -> object:
         try:
-            return store.project_files(project)
+            return store.pages.project_files(project)
         except (FetchError, requests.RequestException, ValueError) as exc:
             return exc
 

@@ -15,6 +15,8 @@ from urllib3.util.retry import Retry
 from .. import __version__
 from ..errors import FetchError, InputError
 
+TIMEOUT = 180  # seconds devpi may take to answer (it may be fetching from its upstream)
+
 
 @dataclass(frozen=True)
 class IndexAccess:

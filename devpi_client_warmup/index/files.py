@@ -13,30 +13,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin
 
 import requests
 
 from ..errors import FetchError
 from . import sdist
-from .access import IndexAccess
+from .access import TIMEOUT, IndexAccess
 from .cache import Cache, Kind, write_atomically
 from .listing import Listed, Listing
+from .pages import ProjectPages
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 3
-TIMEOUT = 180  # seconds devpi may take to answer (it may be fetching from its upstream)
-_JSON_PAGE = "application/vnd.pypi.simple.v1+json"
 _STORE_WAIT = 30  # seconds devpi may take to commit a file it has served
-
-
-@dataclass(frozen=True)
-class IndexFile:
-    """A file as a project page of the index lists it."""
-
-    filename: str
-    url: str
-    sha256: str | None
 
 
 @dataclass
@@ -89,8 +78,7 @@ class Store:
         self.listing = Listing()
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._pages: dict[str, list[IndexFile] | None] = {}
-        self._page_locks: dict[str, threading.Lock] = {}
+        self.pages = ProjectPages(access.simple_url, self.http, self.learn_page)
 
     def http(self) -> requests.Session:
         """This thread's session to devpi."""
@@ -122,35 +110,6 @@ class Store:
             if state.cached_before is None:
                 state.cached_before, state.upstream_url = probe(self.http(), url)
         return state
-
-    def project_files(self, project: str) -> list[IndexFile] | None:
-        """A project's files on the index (its PEP 691 page, read once per run); None if unknown."""
-        with self._lock:
-            lock = self._page_locks.setdefault(project, threading.Lock())
-        with lock:
-            if project not in self._pages:
-                self._pages[project] = self._read_project(project)
-            return self._pages[project]
-
-    def _read_project(self, project: str) -> list[IndexFile] | None:
-        page_url = f"{self.access.simple_url}{project}/"
-        response = self.http().get(page_url, headers={"Accept": _JSON_PAGE}, timeout=TIMEOUT)
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200 or not response.headers.get("Content-Type", "").startswith(_JSON_PAGE):
-            raise FetchError(
-                f"{page_url}: devpi answered {response.status_code} {response.reason} (no PEP 691 page)"
-            )
-        files = [
-            IndexFile(
-                entry["filename"],
-                urljoin(page_url, entry["url"]).split("#", 1)[0],
-                entry.get("hashes", {}).get("sha256"),
-            )
-            for entry in response.json()["files"]
-        ]
-        self.learn_page(project, [Listed(file.url, file.sha256) for file in files])
-        return files
 
     def filenames(self, project: str, version: str) -> list[str]:
         """Files of a release as the index pages seen so far list them."""

@@ -17,14 +17,14 @@ from packaging.version import Version
 from requests import RequestException
 
 from ..errors import FetchError
-from ..index.files import IndexFile
+from ..index.pages import IndexFile
 from ..inputs.lock import Lock, Locked
 from ..matrix import Target
 from .resolution import Pick, Resolution
 
 
 class Pages(Protocol):
-    """The index's project pages (see index.files.Store.project_files)."""
+    """The index's project pages (see index.pages.ProjectPages)."""
 
     def project_files(self, project: str) -> list[IndexFile] | None: ...
 

@@ -29,7 +29,7 @@ from .resolution import Pick, Resolution
 _PIP_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 
 
-# pip's socket timeout: the gateway bounds every wait on devpi (index.files.TIMEOUT), but an answer
+# pip's socket timeout: the gateway bounds every wait on devpi (index.access.TIMEOUT), but an answer
 # may also wait for an sdist's metadata build here, which can take many minutes
 PIP_TIMEOUT = 3600
 
