@@ -64,10 +64,13 @@ def _build_where_metadata_is_missing() -> None:
 def _report_without_wheel_descriptions() -> None:
     """Leave the long description out of each wheel's metadata in pip's ``--report``: it is by
     far the biggest part of a report of hundreds of packages, and only an sdist's metadata is
-    read from it (to serve next time, so kept whole)."""
-    from pip._internal.models.installation_report import InstallationReport
+    read from it (to serve next time, so kept whole). A pip without this hook reports it all."""
+    try:
+        from pip._internal.models.installation_report import InstallationReport
 
-    to_dict = InstallationReport._install_req_to_dict
+        to_dict = InstallationReport._install_req_to_dict
+    except (ImportError, AttributeError):
+        return
 
     def lean(ireq: Any) -> Any:
         item = to_dict(ireq)
