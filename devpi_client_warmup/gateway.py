@@ -329,7 +329,7 @@ class Gateway:
         if _stays_below(page_dir, path):  # the gateway's page is devpi's one level down: kept
             file_url = self.origin + posixpath.normpath(posixpath.join(page_dir, path))
             if fragment and not self._link_hashes:
-                tag = tag[: href.start(2)] + href.group(2).partition("#")[0] + tag[href.end(2) :]
+                tag = tag[: href.start(2)] + html.escape(path) + tag[href.end(2) :]
         else:
             absolute = urljoin(page_url, value)
             file_url, fragment = urldefrag(absolute)

@@ -28,13 +28,15 @@ def test_a_second_page_of_a_project_adds_files_and_what_the_first_did_not_say() 
     listing.learn("foo-bar", [SDIST, WHEEL])
     elsewhere = Listed("https://files.example/foo_bar-3.0.tar.gz", "cd" * 32)
     listing.learn(
-        "foo-bar", [Listed(WHEEL.url, "ef" * 32), Listed(SDIST.url, None, core_metadata=True), elsewhere]
+        "foo-bar",
+        [Listed(WHEEL.url, "ef" * 32), Listed(SDIST.url, None, core_metadata=True), elsewhere, elsewhere],
     )
 
     assert listing.lookup(WHEEL.url) == Listed(WHEEL.url, "ef" * 32, core_metadata=True)
     assert listing.lookup(SDIST.url) == Listed(SDIST.url, SDIST.sha256, core_metadata=True)
     assert listing.lookup(elsewhere.url) == elsewhere
     assert listing.versions("foo-bar") == ["1.0", "3.0"]
+    assert listing.release_files("foo-bar", "3.0") == [elsewhere.url]  # listed twice, kept once
 
 
 def test_a_file_listed_on_another_projects_page_is_found() -> None:
@@ -47,3 +49,14 @@ def test_a_file_listed_on_another_projects_page_is_found() -> None:
     assert listing.lookup(unparsable.url) == unparsable
     assert listing.versions("other") == []  # releases are the page's own project's
     assert listing.versions("foo-bar") == ["1.0"]
+
+
+def test_a_url_with_a_line_break_is_left_out_and_the_others_stay_aligned() -> None:
+    listing = Listing()
+    broken = Listed(FILES + "5ef/cdef/foo_bar-1.1\n.tar.gz", "45" * 32)
+    later = Listed(FILES + "6ab/cdef/foo_bar-3.0.tar.gz", "67" * 32)
+    listing.learn("foo-bar", [SDIST, broken, later, WHEEL])
+
+    assert [listing.lookup(f.url) for f in (SDIST, later, WHEEL)] == [SDIST, later, WHEEL]
+    assert listing.lookup(broken.url) is None
+    assert listing.versions("foo-bar") == ["1.0", "3.0"]

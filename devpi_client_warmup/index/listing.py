@@ -66,41 +66,31 @@ class Listing:
         self._lock = threading.Lock()
 
     def learn(self, project: str, files: Iterable[Listed]) -> None:
-        """Record the files a project page lists (a file listed before keeps what was learned)."""
+        """Record the files a project page lists; a file listed before takes what this page
+        announces. A URL with a line break is left out (it could not be looked up)."""
         name = canonicalize_name(project)
         with self._lock:
-            known = self._projects.get(name)
-            new = []
+            known = self._projects.get(name) or _Files("", "\n", bytearray(), bytearray())
+            urls = known.urls(range(len(known.metadata)))
+            position = {url: at for at, url in enumerate(urls)}
             for f in files:
-                at = None if known is None else known.find(f.url)
+                if "\n" in f.url:
+                    continue
+                at = position.get(f.url)
                 if at is None:
-                    new.append(f)
-                elif known is not None:  # listed before: what this page adds
-                    if f.sha256 and _listed(known, f.url, at).sha256 is None:
-                        known.digests[at * _DIGEST : (at + 1) * _DIGEST] = _digest(f.sha256) or _NONE
-                        if not _digest(f.sha256):
-                            known.odd[at] = f.sha256
-                    known.metadata[at] |= f.core_metadata
-            if not new:
-                return
-            urls = ([] if known is None else known.urls(range(len(known.digests) // _DIGEST))) + [
-                f.url for f in new
-            ]
+                    at = position[f.url] = len(urls)
+                    urls.append(f.url)
+                    known.digests += _NONE
+                    known.metadata.append(False)
+                if f.sha256:
+                    known.digests[at * _DIGEST : (at + 1) * _DIGEST] = _digest(f.sha256) or _NONE
+                    known.odd.pop(at, None)
+                    if not _digest(f.sha256):
+                        known.odd[at] = f.sha256
+                known.metadata[at] |= f.core_metadata
             prefix = os.path.commonprefix(urls)
-            merged = _Files(
-                prefix,
-                "".join(f"\n{url[len(prefix) :]}" for url in urls) + "\n",
-                known.digests if known else bytearray(),
-                known.metadata if known else bytearray(),
-                known.odd if known else {},
-            )
-            start = len(urls) - len(new)
-            for at, f in enumerate(new, start):
-                merged.digests += _digest(f.sha256) or _NONE
-                merged.metadata.append(f.core_metadata)
-                if f.sha256 and not _digest(f.sha256):
-                    merged.odd[at] = f.sha256
-            self._projects[name] = merged
+            tails = "".join(f"\n{url[len(prefix) :]}" for url in urls) + "\n"
+            self._projects[name] = _Files(prefix, tails, known.digests, known.metadata, known.odd)
 
     def lookup(self, url: str) -> Listed | None:
         """What the pages say of the file at ``url``; None if no page read so far lists it."""
