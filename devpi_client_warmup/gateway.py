@@ -44,7 +44,6 @@ import requests
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag, parse_tag
 from packaging.utils import (
-    InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
     parse_sdist_filename,
@@ -56,7 +55,7 @@ from .index import sdist
 from .index.access import TIMEOUT, IndexAccess
 from .index.cache import Kind
 from .index.files import FileState, Store
-from .index.listing import Listed
+from .index.listing import Listed, release_of
 from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
@@ -501,13 +500,8 @@ class Gateway:
 
 def _project(file_url: str) -> str:
     """The canonical project name of a wheel or sdist URL ("" if the name is not one)."""
-    filename = file_url.rsplit("/", 1)[-1]
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[0]
-        return parse_sdist_filename(filename)[0]
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return ""
+    release = release_of(file_url.rsplit("/", 1)[-1])
+    return release[0] if release else ""
 
 
 def _stays_below(page_dir: str, path: str) -> bool:

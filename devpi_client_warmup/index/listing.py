@@ -9,6 +9,7 @@ filenames only when first asked for.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from array import array
@@ -95,13 +96,10 @@ class Listing:
     def lookup(self, url: str) -> Listed | None:
         """What the pages say of the file at ``url``; None if no page read so far lists it."""
         with self._lock:
-            release = _release_of(url.rsplit("/", 1)[-1])
+            release = release_of(url.rsplit("/", 1)[-1])
             likely = self._projects.get(release[0]) if release else None
-            for files in [likely] if likely else []:
-                at = files.find(url)
-                if at is not None:
-                    return _listed(files, url, at)
-            for files in self._projects.values():  # listed on another project's page
+            # its own project's page first, then any other (a file can be listed elsewhere)
+            for files in itertools.chain([likely] if likely else [], self._projects.values()):
                 at = files.find(url)
                 if at is not None:
                     return _listed(files, url, at)
@@ -126,7 +124,7 @@ class Listing:
         if files.releases is None:
             files.releases = {}
             for at, url in enumerate(files.urls(range(len(files.metadata)))):
-                release = _release_of(url.rsplit("/", 1)[-1])
+                release = release_of(url.rsplit("/", 1)[-1])
                 if release and release[0] == name:
                     files.releases.setdefault(release[1], array("l")).append(at)
         return files.releases
@@ -146,7 +144,7 @@ def _digest(sha256: str | None) -> bytes | None:
     return digest if len(digest) == _DIGEST else None
 
 
-def _release_of(filename: str) -> tuple[str, str] | None:
+def release_of(filename: str) -> tuple[str, str] | None:
     """(canonical project name, version) of a wheel or sdist filename."""
     try:
         if filename.endswith(".whl"):
