@@ -66,14 +66,22 @@ def test_a_full_disk_under_dest_is_reported_and_a_rerun_resumes(
     assert {p.name for p in small_disk.iterdir()} == {*small, big.name}
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_without_a_traceback_or_half_written_files(
     devpi: DevpiScene, tmp_path: Path
 ) -> None:
     dest = tmp_path / "wheelhouse"
     argv = [executable("devpi"), "--clientdir", str(devpi.clientdir), "warmup", "pure-a", "needs-win", "sdist-only",
             "--python", "3.9,3.10,3.12,3.13", "--platform", f"{LINUX},win_amd64", "--dest", str(dest)]  # fmt: skip
+    # a shell's background job inherits SIGINT ignored, and Python keeps it so: as on a terminal,
+    # the command starts with Ctrl-C's default action, whoever started this test (the function
+    # only sets a signal's disposition, which is safe between fork and exec)
     process = subprocess.Popen(argv, env=clean_env(PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                               preexec_fn=_default_sigint)  # noqa: PLW1509  # fmt: skip
     assert process.stdout is not None
     first = process.stdout.readline()
     assert first.startswith("warming "), first
@@ -85,15 +93,16 @@ def test_ctrl_c_exits_130_without_a_traceback_or_half_written_files(
     assert not dest.exists() or not [p for p in dest.iterdir() if p.name.startswith(".")]
 
 
-def _our_pips() -> list[str]:
-    """Command lines of pip processes that run ``devpi_client_warmup.resolve._pip`` now."""
+def _our_pips(tmp: Path) -> list[str]:
+    """Command lines of pip processes that run ``devpi_client_warmup.resolve._pip`` now, for a
+    run whose ``TMPDIR`` is ``tmp`` (its report path is there; other tests' pips are not)."""
     found = []
     for entry in os.scandir("/proc"):
         try:
             argv = Path(entry.path, "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "devpi_client_warmup.resolve._pip" in argv:
+        if "devpi_client_warmup.resolve._pip" in argv and str(tmp) in argv:
             found.append(argv.replace("\0", " "))
     return found
 
@@ -110,9 +119,9 @@ def test_sigterm_to_the_main_process_stops_pip_and_leaves_nothing(
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not _our_pips() and time.monotonic() < deadline:
+        while not _our_pips(tmp) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _our_pips(), "pip never started"
+        assert _our_pips(tmp), "pip never started"
         time.sleep(1)  # pip is waiting for pure-b's page
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)  # the main process only, as a service manager does
@@ -127,7 +136,7 @@ def test_sigterm_to_the_main_process_stops_pip_and_leaves_nothing(
         lines[-1] == "devpi warmup: terminated; files already fetched are kept, nothing partial was written"
     )
     assert "Traceback" not in output and "FAILED" not in output, output
-    assert _our_pips() == []
+    assert _our_pips(tmp) == []
     assert list(tmp.iterdir()) == []  # the run's folder (netrc, spool, pip's temp files) is gone
 
 
