@@ -16,9 +16,11 @@ from tests.support.devpi import (
     DevpiClient,
     DevpiScene,
     DevpiServer,
+    SharedAccount,
     free_port,
     remove_scene,
     setup_shared_scene,
+    wait_for,
 )
 from tests.support.dists import Dists, standard_dists
 from tests.support.upstream import Upstream
@@ -53,31 +55,34 @@ def upstream(tmp_path: Path, dists: Dists) -> Iterator[Upstream]:
 
 
 @pytest.fixture(scope="session")
-def shared_devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
-    """One devpi-server for the tests of a session that need no server of their own."""
-    server = DevpiServer(tmp_path_factory.mktemp("devpi-server"), free_port())
+def shared_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedAccount]:
+    """One devpi-server for the tests of a session that need no server of their own, and alice
+    on it, logged in (see ``SharedAccount``)."""
+    folder = tmp_path_factory.mktemp("shared-devpi")
+    server = DevpiServer(folder / "devpi-server", free_port())
     server.init()
     server.start()
     try:
-        yield server
+        yield SharedAccount.create(server, folder / "devpi-client")
     finally:
         server.stop()
 
 
 @pytest.fixture
-def devpi(tmp_path: Path, upstream: Upstream, shared_devpi_server: DevpiServer) -> Iterator[DevpiScene]:
+def devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccount) -> Iterator[DevpiScene]:
     """The shared devpi-server, online: a fresh alice/upstream mirrors ``upstream``, a fresh
-    alice/dev inherits it and is in use (alice and her indexes are removed afterwards; a test
-    may stop the server or restart it offline, and it is started online again)."""
-    client = DevpiClient(tmp_path / "devpi-client", shared_devpi_server)
-    scene = setup_shared_scene(shared_devpi_server, client, upstream.url)
+    alice/dev inherits it and is in use, alice is logged in (her indexes are removed afterwards;
+    a test may stop the server or restart it offline, and it is started online again)."""
+    scene = setup_shared_scene(shared_account, tmp_path / "devpi-client", upstream.url)
+    # a new mirror reads its upstream's project list in the background: let it be done
+    wait_for(lambda: "/simple/" in upstream.paths(), 30, "devpi never read the upstream's project list")
     try:
         yield scene
     finally:
-        remove_scene(scene)
+        remove_scene(scene, shared_account)
 
 
-GATE_AUTH = ("gate", "gate-pw-7x")  # the HTTP Basic credentials of the proxy in ``gated_devpi``
+GATE_AUTH = ("gate", f"gate-pw-{secrets.token_hex(4)}")
 
 
 @contextmanager

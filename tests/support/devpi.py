@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -98,6 +99,7 @@ class DevpiServer:
         self.serverdir = serverdir
         self.port = port
         self.logfile = serverdir / "devpi-server.log"
+        self.secretfile = serverdir / "secret"
         self.offline = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -109,6 +111,10 @@ class DevpiServer:
     def init(self) -> None:
         """``devpi-init --no-root-pypi``: root with an empty password, no PyPI mirror."""
         run([executable("devpi-init"), "--serverdir", str(self.serverdir), "--no-root-pypi"])
+        # as a deployed devpi has: login tokens stay valid when the server is restarted
+        fd = os.open(self.secretfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as secret:
+            secret.write(secrets.token_urlsafe(48))
 
     def start(self, offline: bool = False, timeout: float = 60) -> None:
         assert self._proc is None, "server already running"
@@ -122,6 +128,8 @@ class DevpiServer:
             "--argon2-time-cost", "1",
             "--enable-core-metadata",  # PEP 658 where an index provides it (mirror_provides_core_metadata)
         ]  # fmt: skip
+        if self.secretfile.is_file():  # not in a server folder made by other means
+            argv += ["--secretfile", str(self.secretfile)]
         if offline:
             argv.append("--offline-mode")
         self.offline = offline
@@ -325,34 +333,55 @@ def rest_login(server: DevpiServer, user: str, password: str) -> tuple[str, str]
     )
 
 
-def setup_shared_scene(server: DevpiServer, client: DevpiClient, mirror_url: str) -> DevpiScene:
-    """On a running server shared between tests: the scene's user and indexes over the REST API,
-    then ``devpi use`` and ``devpi login`` (the client state the command reads)."""
-    scene = DevpiScene(server=server, client=client, mirror_url=mirror_url)
-    root = rest_login(server, "root", ROOT_PASSWORD)
-    rest(server, "PUT", f"/{scene.user}", {"password": scene.password, "email": DEFAULT_EMAIL}, root)
-    user = rest_login(server, scene.user, scene.password)
+@dataclass(frozen=True)
+class SharedAccount:
+    """alice on a server shared by the tests of a session: created once, with a ``devpi``
+    client state (``devpi use``, ``devpi login``) that each test copies, and her token for
+    the REST API. Each test makes its own indexes of hers and leaves none behind."""
+
+    server: DevpiServer
+    clientdir: Path
+    auth: tuple[str, str]
+    root: tuple[str, str]  # deletes indexes (devpi lets only root delete one)
+
+    @classmethod
+    def create(cls, server: DevpiServer, clientdir: Path) -> SharedAccount:
+        root = rest_login(server, "root", ROOT_PASSWORD)
+        rest(server, "PUT", f"/{DEFAULT_USER}", {"password": DEFAULT_PASSWORD, "email": DEFAULT_EMAIL}, root)
+        auth = rest_login(server, DEFAULT_USER, DEFAULT_PASSWORD)
+        dev = f"/{DEFAULT_USER}/dev"  # each test makes it anew; ``devpi use`` needs it now
+        rest(server, "PUT", dev, {"type": "stage", "bases": [], "volatile": True}, auth)
+        client = DevpiClient(clientdir, server)
+        client.use(server.url + dev)
+        client.login(DEFAULT_USER, DEFAULT_PASSWORD)
+        rest(server, "DELETE", dev, auth=root)
+        return cls(server, clientdir, auth, root)
+
+
+def setup_shared_scene(account: SharedAccount, clientdir: Path, mirror_url: str) -> DevpiScene:
+    """On the shared server: the scene's indexes over the REST API, and a copy of the account's
+    client state in ``clientdir``: alice logged in, alice/dev in use."""
+    server = account.server
+    shutil.copytree(account.clientdir, clientdir)
+    scene = DevpiScene(server=server, client=DevpiClient(clientdir, server), mirror_url=mirror_url)
     mirror = {"type": "mirror", "mirror_url": mirror_url, "mirror_cache_expiry": 0}
-    rest(server, "PUT", f"/{scene.mirror_index}", mirror, user)
-    rest(
-        server,
-        "PUT",
-        f"/{scene.dev_index}",
-        {"type": "stage", "bases": [scene.mirror_index], "volatile": True},
-        user,
-    )
-    client.use(scene.index_url)
-    client.login(scene.user, scene.password)
+    rest(server, "PUT", f"/{scene.mirror_index}", mirror, account.auth)
+    dev = {"type": "stage", "bases": [scene.mirror_index], "volatile": True}
+    rest(server, "PUT", f"/{scene.dev_index}", dev, account.auth)
     return scene
 
 
-def remove_scene(scene: DevpiScene) -> None:
-    """Leave the shared server as the next test expects it: online, without the scene's user."""
+def remove_scene(scene: DevpiScene, account: SharedAccount) -> None:
+    """Leave the shared server as the next test expects it: online, alice without indexes
+    (those a base of another go last)."""
     server = scene.server
     if not server.running or server.offline:
         server.stop()
         server.start()
-    rest(server, "DELETE", f"/{scene.user}", auth=rest_login(server, "root", ROOT_PASSWORD))
+    indexes = rest(server, "GET", f"/{account.auth[0]}", auth=account.auth)["result"]["indexes"]
+    bases = {base for config in indexes.values() for base in config.get("bases", ())}
+    for name in sorted(indexes, key=lambda name: f"{account.auth[0]}/{name}" in bases):
+        rest(server, "DELETE", f"/{account.auth[0]}/{name}", auth=account.root)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = "") -> None:
