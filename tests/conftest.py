@@ -30,6 +30,13 @@ from tests.support.venvs import PYENV_VERSIONS, create_venv
 os.environ.setdefault("PYENV_VERSION", PYENV_VERSIONS)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than CPUs, since a test spends much of its time waiting for
+    its subprocesses (devpi-server, devpi, pip) and servers."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus + 1
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test starts with an empty devpi-warmup cache (no state from other tests or runs)."""
