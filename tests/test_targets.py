@@ -43,9 +43,6 @@ from tests.support.dists import BACKEND_HELPER, BACKEND_NAME, Dists
 from tests.support.upstream import Upstream
 from tests.support.venvs import pip_install, venv_python_ok
 
-# one worker sets up ``scenario`` and runs every test that reads it
-pytestmark = pytest.mark.xdist_group("targets-scenario")
-
 LINUX = "manylinux_2_28_x86_64"  # glibc >= 2.28 (this machine is one)
 LINUX2014 = "manylinux2014_x86_64"  # glibc >= 2.17
 MUSL = "musllinux_1_2_x86_64"
