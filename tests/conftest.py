@@ -89,6 +89,8 @@ def devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccount) -> 
         remove_scene(scene, shared_account)
 
 
+# the HTTP Basic credentials of the proxy in ``gated_devpi``: unique per test process, so that
+# a scan of every process for leaked secrets cannot match another worker's
 GATE_AUTH = ("gate", f"gate-pw-{secrets.token_hex(4)}")
 
 

@@ -342,7 +342,7 @@ class SharedAccount:
     server: DevpiServer
     clientdir: Path
     auth: tuple[str, str]
-    root: tuple[str, str]  # deletes indexes (devpi lets only root delete one)
+    root: tuple[str, str]  # deletes the indexes (alice's DELETE gets a 403)
 
     @classmethod
     def create(cls, server: DevpiServer, clientdir: Path) -> SharedAccount:
