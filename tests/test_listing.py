@@ -39,6 +39,17 @@ def test_a_second_page_of_a_project_adds_files_and_what_the_first_did_not_say() 
     assert listing.release_files("foo-bar", "3.0") == [elsewhere.url]  # listed twice, kept once
 
 
+def test_a_page_read_again_updates_its_files_in_place() -> None:
+    listing = Listing()
+    listing.learn("foo-bar", [SDIST, WHEEL])
+    assert listing.versions("foo-bar") == ["1.0"]
+    listing.learn("foo-bar", [Listed(WHEEL.url, "ef" * 32), SDIST])
+
+    assert listing.lookup(WHEEL.url) == Listed(WHEEL.url, "ef" * 32, core_metadata=True)
+    assert listing.lookup(SDIST.url) == SDIST
+    assert listing.release_files("foo-bar", "1.0") == [SDIST.url, WHEEL.url]
+
+
 def test_a_file_listed_on_another_projects_page_is_found() -> None:
     listing = Listing()
     stray = Listed(FILES + "3ab/4567/other-1.0-py3-none-any.whl", "01" * 32)

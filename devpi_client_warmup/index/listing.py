@@ -74,6 +74,7 @@ class Listing:
             known = self._projects.get(name) or _Files("", "\n", bytearray(), bytearray())
             urls = known.urls(range(len(known.metadata)))
             position = {url: at for at, url in enumerate(urls)}
+            listed = len(urls)
             for f in files:
                 if "\n" in f.url:
                     continue
@@ -89,6 +90,8 @@ class Listing:
                     if not _digest(f.sha256):
                         known.odd[at] = f.sha256
                 known.metadata[at] |= f.core_metadata
+            if len(urls) == listed:  # no new file: updated in place, its releases still hold
+                return
             prefix = os.path.commonprefix(urls)
             tails = "".join(f"\n{url[len(prefix) :]}" for url in urls) + "\n"
             self._projects[name] = _Files(prefix, tails, known.digests, known.metadata, known.odd)
