@@ -60,6 +60,7 @@ from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
+_REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python=(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 _BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
@@ -72,21 +73,37 @@ class _Page:
     content_type: str
     path: Path | None
     digest: str  # of what devpi answered (before rewriting): tells an unchanged page
-    wheels: dict[frozenset[Tag], array[int]] = field(default_factory=dict)  # see body_for
+    # the wheel links by the wheels' tags, and the sdist links: (start, end, release) triples of
+    # the link's byte span in the page and the release it offers (see _Rewriter.release)
+    wheels: dict[frozenset[Tag], array[int]] = field(default_factory=dict)
+    sdists: array[int] = field(default_factory=lambda: array("l"))
 
-    def body_for(self, accepted: frozenset[Tag] | None) -> bytes:
-        """The page as pip for a target with the ``accepted`` tags sees it: without the links to
-        wheels it cannot install (pip skips them anyway; on big pages most links are such
-        wheels, which pip would parse and keep in memory). ``wheels`` holds the byte spans
-        (start, end, start, end, ...) of the wheel links in the page, by the wheel's tags."""
+    def body_for(self, accepted: frozenset[Tag] | None, *, keep_shadowed_sdists: bool = False) -> bytes:
+        """The page as pip for a target with the ``accepted`` tags sees it: without the links
+        it would not take. On big pages most links are those, which pip would parse and keep
+        in memory. Left out are the wheels it cannot install and, unless
+        ``keep_shadowed_sdists``, the sdists of the releases that offer it a wheel: pip takes one
+        file per release, and a wheel it can install ranks above its release's sdist (unless
+        pip chooses by ``--hash`` or may not use wheels)."""
         assert self.path is not None
         body = self.path.read_bytes()
         if accepted is None:
             return body
-        spans = [s for tags, found in self.wheels.items() if tags.isdisjoint(accepted) for s in found]
-        drop = sorted(zip(spans[::2], spans[1::2]))
+        drop: list[tuple[int, int]] = []
+        offered: set[int] = set()  # releases with a wheel for the target
+        for tags, found in self.wheels.items():
+            if tags.isdisjoint(accepted):
+                drop += zip(found[0::3], found[1::3])
+            else:
+                offered.update(found[2::3])
+        if not keep_shadowed_sdists:
+            drop += (
+                (start, end)
+                for start, end, release in zip(self.sdists[0::3], self.sdists[1::3], self.sdists[2::3])
+                if release in offered
+            )
         pieces, at = [], 0
-        for start, end in drop:
+        for start, end in sorted(drop):
             pieces.append(body[at:start])
             at = end
         pieces.append(body[at:])
@@ -105,6 +122,7 @@ class Gateway:
         check: bool,
         refuse_builds: bool = False,
         pip_checks_hashes: bool = False,
+        pip_may_refuse_wheels: bool = False,
         watch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.access = access
@@ -114,6 +132,8 @@ class Gateway:
         # left out: pip keeps them per link, 38 of its 191 MB for a 300-requirement target (the
         # gateway checks every file it serves against the index's sha256)
         self._link_hashes = pip_checks_hashes
+        # then pip may take the sdist of a release that has a wheel for the target (see _Page)
+        self.keep_shadowed_sdists = pip_checks_hashes or pip_may_refuse_wheels
         self.refuse_builds = refuse_builds
         self.refused: dict[str, str] = {}  # sdist URL -> why pip may not build it here
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
@@ -277,25 +297,29 @@ class Gateway:
             return _Page(response.status_code, "text/plain", None, f"status {response.status_code}")
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
         with open(handle, "wb") as stream:
-            wheels = self._rewrite(url, response.text, stream)
-        return _Page(
-            200, "text/html; charset=utf-8", Path(name), hashlib.sha256(response.content).hexdigest(), wheels
-        )
+            wheels, sdists = self._rewrite(url, response.text, stream)
+        digest = hashlib.sha256(response.content).hexdigest()
+        return _Page(200, "text/html; charset=utf-8", Path(name), digest, wheels, sdists)
 
     def accepted(self, tag: str) -> frozenset[Tag] | None:
         """The wheel tags the target of the pip run ``tag`` accepts (None: a run for this machine)."""
         with self._lock:
             return self._accepted.get(tag)
 
-    def _rewrite(self, page_url: str, text: str, out: IO[bytes]) -> dict[frozenset[Tag], array[int]]:
+    def _rewrite(
+        self, page_url: str, text: str, out: IO[bytes]
+    ) -> tuple[dict[frozenset[Tag], array[int]], array[int]]:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
         advertising metadata for every file (noting the files devpi itself offers PEP 658
-        metadata for); learn each file's sha256. Returns the spans of the wheel links by the
-        wheels' tags (see ``_Page.body_for``); none for a page that is not all ASCII (rare,
-        its character and byte offsets differ), which every target gets whole."""
+        metadata for); learn each file's sha256. Returns the wheel and sdist links (see
+        ``_Page``); none for a page that is not all ASCII (rare, its character and byte offsets
+        differ), which every target gets whole."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
+        project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
+        releases: dict[tuple[str, str], int] = {}
         listed: list[Listed] = []
         wheels: dict[frozenset[Tag], array[int]] = {}
+        sdists = array("l")
         pieces: list[str] = []
         at = length = 0
         for link in _LINK_RE.finditer(text):
@@ -304,18 +328,24 @@ class Gateway:
             element = opening + (link.group(2) or "")
             pieces += (before, element)
             length += len(before)
+            if file and link.group(2):  # a whole link to a file: it can be left out
+                filename = file.url.rsplit("/", 1)[-1]
+                offers = _release(link.group(1), filename, project)
+                release = -1 if offers is None else releases.setdefault(offers, len(releases))
+                tags = _wheel_tags(filename)
+                if tags:
+                    wheels.setdefault(tags, array("l")).extend((length, length + len(element), release))
+                elif release >= 0 and not filename.endswith(".whl"):
+                    sdists.extend((length, length + len(element), release))
             if file:
                 listed.append(file)
-                tags = _wheel_tags(file.url.rsplit("/", 1)[-1])
-                if tags and link.group(2):  # a whole link to a wheel: it can be left out
-                    wheels.setdefault(tags, array("q")).extend((length, length + len(element)))
             length += len(element)
             at = link.end()
         pieces.append(text[at:])
         body = "".join(pieces)
         out.write(body.encode("utf-8"))
         self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
-        return wheels if body.isascii() else {}
+        return (wheels, sdists) if body.isascii() else ({}, array("l"))
 
     def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, Listed | None]:
         """One link's opening tag rewritten, and its file on devpi as the link announces it
@@ -512,6 +542,29 @@ def _stays_below(page_dir: str, path: str) -> bool:
     return posixpath.normpath(posixpath.join("/~" + page_dir, path)).startswith("/~/")
 
 
+def _release(opening: str, filename: str, project: str) -> tuple[str, str] | None:
+    """The release a link to a wheel or sdist of ``project`` offers, as pip tells releases apart
+    for a target: its version and Requires-Python as written. None for a yanked file, another
+    project's, or a name this cannot read (such links are kept: pip decides)."""
+    if "data-yanked" in opening:
+        return None
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        name, version = (parts[0], parts[1]) if len(parts) in (5, 6) else ("", "")
+    else:
+        stem = next((filename[: -len(ext)] for ext in (".tar.gz", ".zip") if filename.endswith(ext)), "")
+        name, _, version = stem.rpartition("-")
+    if not version or _canonical_name(name) != project:
+        return None
+    requires_python = _REQUIRES_PYTHON_RE.search(opening)
+    return version, requires_python.group(2) if requires_python else ""
+
+
+@functools.lru_cache(maxsize=1024)  # a page names its project in a few spellings
+def _canonical_name(name: str) -> str:
+    return canonicalize_name(name)
+
+
 def _wheel_tags(filename: str) -> frozenset[Tag]:
     """The tags of a wheel (from its filename); empty for anything else or a malformed name."""
     if not filename.endswith(".whl"):
@@ -620,7 +673,8 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if page.path is None:
                 self._reply(page.status, b"")
                 return
-            self._reply(200, page.body_for(accepted), {"Content-Type": page.content_type})
+            body = page.body_for(accepted, keep_shadowed_sdists=gateway.keep_shadowed_sdists)
+            self._reply(200, body, {"Content-Type": page.content_type})
 
         def _send_file(self, path: Path) -> None:
             self.send_response(200)

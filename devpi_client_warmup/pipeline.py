@@ -168,6 +168,7 @@ def _run(
                 check=options.check,
                 refuse_builds=options.refuse_builds,
                 pip_checks_hashes=any(line.hashes for line in inputs.requirements + inputs.constraints),
+                pip_may_refuse_wheels=any(option == "--no-binary" for option, _ in inputs.formats),
                 watch=progress.doing,
             ) as gateway,
             ThreadPoolExecutor(options.downloads, thread_name_prefix="fetch") as fetch_pool,

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from urllib.parse import urljoin
 
+import pytest
 import requests
 
-from devpi_client_warmup.gateway import Gateway
+from devpi_client_warmup.gateway import Gateway, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
 from devpi_client_warmup.index.files import Store
@@ -205,39 +206,85 @@ def test_with_devpi_core_metadata_resolution_waits_for_no_wheel_body(
     assert big in names and all(upstream.file_gets(name) == 1 for name in names)
 
 
-def test_a_targets_pip_sees_no_wheel_it_cannot_install(devpi: DevpiScene, tmp_path: Path) -> None:
+def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_path: Path) -> None:
     """The gateway's pages for a target's pip leave out the wheels of other platforms (pip skips
-    them, and on big pages most links are such wheels); sdists, pure wheels and the target's own
-    wheels stay. A pip run for this machine (a metadata build here) sees the whole page."""
+    them, and on big pages most links are such wheels) and the sdists of releases that have a
+    wheel for the target (pip takes one file per release, and ranks the wheel first); other
+    sdists, pure wheels and the target's own wheels stay. Where pip may refuse wheels
+    (``--no-binary``) it gets those sdists too; a pip run for this machine (a metadata build
+    here) sees the whole page."""
     access = IndexAccess(
         root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
     )
     windows = Target(Python.parse("3.12"), Platform.parse("win_amd64"))
     linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
-    with Gateway(access, Store(access, tmp_path, Cache(None)), tmp_path, check=False) as gateway:
-        auth = ("warmup", gateway.netrc().split()[-1])
+    old_linux = Target(Python.parse("3.12"), Platform.parse("manylinux2014_x86_64"))
+    gateway: Gateway
 
-        def links(index_url: str, project: str) -> list[str]:
-            page = requests.get(f"{index_url}{project}/", auth=auth, timeout=60)
-            assert page.status_code == 200, page.text
-            return sorted(re.findall(r">([^<]+)</a>", page.text))
+    def links(index_url: str, project: str) -> list[str]:
+        page = requests.get(
+            f"{index_url}{project}/", auth=("warmup", gateway.netrc().split()[-1]), timeout=60
+        )
+        assert page.status_code == 200, page.text
+        return sorted(re.findall(r">([^<]+)</a>", page.text))
 
-        for_windows, for_linux = gateway.index_url_for("w", windows), gateway.index_url_for("l", linux)
-        for_this_machine = for_windows.replace("/~w/", "/~build-here/")
-        assert links(for_windows, "natpkg") == ["natpkg-1.0-cp39-abi3-win_amd64.whl"]
-        assert links(for_linux, "natpkg") == [
-            "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
-        ]
-        assert len(links(for_this_machine, "natpkg")) == 4
-        assert links(for_linux, "wheel-sibling") == ["wheel_sibling-1.0.tar.gz"]
-        assert links(for_windows, "wheel-sibling") == [
-            "wheel_sibling-1.0-cp39-abi3-win_amd64.whl",
-            "wheel_sibling-1.0.tar.gz",
-        ]
-        assert links(for_linux, "newer-sdist") == [
-            "newer_sdist-1.0-py3-none-any.whl",
-            "newer_sdist-2.0.tar.gz",
-        ]
+    for refuse, workdir in ((False, tmp_path / "plain"), (True, tmp_path / "no-binary")):
+        workdir.mkdir()
+        store = Store(access, workdir, Cache(None))
+        with Gateway(access, store, workdir, check=False, pip_may_refuse_wheels=refuse) as gateway:
+            for_windows, for_linux = gateway.index_url_for("w", windows), gateway.index_url_for("l", linux)
+            for_old_linux = gateway.index_url_for("o", old_linux)
+            for_this_machine = for_windows.replace("/~w/", "/~build-here/")
+            assert links(for_windows, "natpkg") == ["natpkg-1.0-cp39-abi3-win_amd64.whl"]
+            assert links(for_linux, "natpkg") == [
+                "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+            ]
+            assert len(links(for_this_machine, "natpkg")) == 4
+            assert links(for_linux, "wheel-sibling") == ["wheel_sibling-1.0.tar.gz"]
+            assert links(for_windows, "wheel-sibling") == [
+                "wheel_sibling-1.0-cp39-abi3-win_amd64.whl",
+                *(["wheel_sibling-1.0.tar.gz"] if refuse else []),
+            ]
+            assert links(for_linux, "newer-sdist") == [
+                "newer_sdist-1.0-py3-none-any.whl",
+                "newer_sdist-2.0.tar.gz",
+            ]
+            # 2.0's wheel needs glibc 2.28: a manylinux2014 machine may build 2.0 from its sdist
+            assert links(for_old_linux, "ladder-pkg") == [
+                "ladder_pkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "ladder_pkg-2.0.tar.gz",
+            ]
+            assert links(for_linux, "ladder-pkg") == [
+                "ladder_pkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "ladder_pkg-2.0-cp39-abi3-manylinux_2_28_x86_64.whl",
+                *(["ladder_pkg-2.0.tar.gz"] if refuse else []),
+            ]
+            assert len(links(for_this_machine, "ladder-pkg")) == 3
+
+
+@pytest.mark.parametrize(
+    ("opening", "filename", "offers"),
+    [
+        ('<a href="x">', "pkg-1.0-py3-none-any.whl", ("1.0", "")),
+        ('<a href="x">', "pkg-1.0.tar.gz", ("1.0", "")),
+        ('<a href="x">', "Pkg_Name-1.0.zip", None),  # another project's (the page is pkg's)
+        (
+            '<a href="x" data-requires-python="&gt;=3.9">',
+            "pkg-1.0-1-cp39-abi3-win_amd64.whl",
+            ("1.0", "&gt;=3.9"),
+        ),
+        ('<a href="x" data-yanked="">', "pkg-1.0-py3-none-any.whl", None),
+        ('<a href="x">', "pkg-1.0-py3.whl", None),  # not a wheel's name
+        ('<a href="x">', "pkg-1.0.tar.bz2", None),  # an sdist pip knows, kept: not shadowed
+    ],
+)
+def test_a_release_is_what_pip_tells_apart(
+    opening: str, filename: str, offers: tuple[str, str] | None
+) -> None:
+    """An sdist is left out of a target's page only where a wheel offers the same release: the
+    same version and Requires-Python, written the same way, of the page's project, not yanked
+    (pip ranks a yanked file below any other, and checks Requires-Python per file)."""
+    assert _release(opening, filename, "pkg") == offers
 
 
 def test_pip_sees_link_hashes_only_when_it_checks_pinned_ones(devpi: DevpiScene, tmp_path: Path) -> None:
