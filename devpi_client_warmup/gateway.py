@@ -76,7 +76,7 @@ class _Page:
     # the wheel links by the wheels' tags, and the sdist links: (start, end, release) triples of
     # the link's byte span in the page and the release it offers (see _Rewriter.release)
     wheels: dict[frozenset[Tag], array[int]] = field(default_factory=dict)
-    sdists: array[int] = field(default_factory=lambda: array("l"))
+    sdists: array[int] = field(default_factory=lambda: array("i"))
 
     def body_for(self, accepted: frozenset[Tag] | None, *, keep_shadowed_sdists: bool = False) -> bytes:
         """The page as pip for a target with the ``accepted`` tags sees it: without the links
@@ -295,10 +295,12 @@ class Gateway:
                 with self._lock:
                     self.errors.append(f"devpi answered {response.status_code} {response.reason} for {url}")
             return _Page(response.status_code, "text/plain", None, f"status {response.status_code}")
+        digest = hashlib.sha256(response.content).hexdigest()
+        text = response.text
+        del response  # its bytes (a page can take megabytes)
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
         with open(handle, "wb") as stream:
-            wheels, sdists = self._rewrite(url, response.text, stream)
-        digest = hashlib.sha256(response.content).hexdigest()
+            wheels, sdists = self._rewrite(url, text, stream)
         return _Page(200, "text/html; charset=utf-8", Path(name), digest, wheels, sdists)
 
     def accepted(self, tag: str) -> frozenset[Tag] | None:
@@ -312,40 +314,34 @@ class Gateway:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
         advertising metadata for every file (noting the files devpi itself offers PEP 658
         metadata for); learn each file's sha256. Returns the wheel and sdist links (see
-        ``_Page``); none for a page that is not all ASCII (rare, its character and byte offsets
-        differ), which every target gets whole."""
+        ``_Page``)."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
         releases: dict[tuple[str, str], int] = {}
         listed: list[Listed] = []
         wheels: dict[frozenset[Tag], array[int]] = {}
-        sdists = array("l")
-        pieces: list[str] = []
+        sdists = array("i")
         at = length = 0
         for link in _LINK_RE.finditer(text):
-            before = text[at : link.start()]
+            length += out.write(text[at : link.start()].encode())
             opening, file = self._rewrite_anchor(page_url, page_dir, link.group(1))
-            element = opening + (link.group(2) or "")
-            pieces += (before, element)
-            length += len(before)
+            element = (opening + (link.group(2) or "")).encode()
             if file and link.group(2):  # a whole link to a file: it can be left out
                 filename = file.url.rsplit("/", 1)[-1]
                 offers = _release(link.group(1), filename, project)
                 release = -1 if offers is None else releases.setdefault(offers, len(releases))
                 tags = _wheel_tags(filename)
                 if tags:
-                    wheels.setdefault(tags, array("l")).extend((length, length + len(element), release))
+                    wheels.setdefault(tags, array("i")).extend((length, length + len(element), release))
                 elif release >= 0 and not filename.endswith(".whl"):
                     sdists.extend((length, length + len(element), release))
             if file:
                 listed.append(file)
-            length += len(element)
+            length += out.write(element)
             at = link.end()
-        pieces.append(text[at:])
-        body = "".join(pieces)
-        out.write(body.encode("utf-8"))
+        out.write(text[at:].encode())
         self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
-        return (wheels, sdists) if body.isascii() else ({}, array("l"))
+        return wheels, sdists
 
     def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, Listed | None]:
         """One link's opening tag rewritten, and its file on devpi as the link announces it

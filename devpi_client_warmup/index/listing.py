@@ -93,7 +93,7 @@ class Listing:
             if len(urls) == listed:  # no new file: updated in place, its releases still hold
                 return
             prefix = os.path.commonprefix(urls)
-            tails = "".join(f"\n{url[len(prefix) :]}" for url in urls) + "\n"
+            tails = "".join([*(f"\n{url[len(prefix) :]}" for url in urls), "\n"])  # one copy
             self._projects[name] = _Files(prefix, tails, known.digests, known.metadata, known.odd)
 
     def lookup(self, url: str) -> Listed | None:
