@@ -323,7 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if not head:
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # devpi went away: a test stopped it
 
     def _wants_json(self) -> bool:
         return prefers_json(self.headers.get("Accept", ""))
