@@ -21,6 +21,7 @@ import base64
 import email.parser
 import functools
 import hashlib
+import heapq
 import html
 import posixpath
 import re
@@ -74,11 +75,13 @@ class _Page:
     path: Path | None
     digest: str  # of what devpi answered (before rewriting): tells an unchanged page
     # the wheel links by the wheels' tags, and the sdist links: (start, end, release) triples of
-    # the link's byte span in the page and the release it offers (see _Rewriter.release)
+    # the link's byte span in the page and the release it offers (see _release)
     wheels: dict[frozenset[Tag], array[int]] = field(default_factory=dict)
     sdists: array[int] = field(default_factory=lambda: array("i"))
 
-    def body_for(self, accepted: frozenset[Tag] | None, *, keep_shadowed_sdists: bool = False) -> bytes:
+    def body_for(
+        self, accepted: frozenset[Tag] | None, *, keep_shadowed_sdists: bool = False
+    ) -> bytes | bytearray:
         """The page as pip for a target with the ``accepted`` tags sees it: without the links
         it would not take. On big pages most links are those, which pip would parse and keep
         in memory. Left out are the wheels it cannot install and, unless
@@ -89,25 +92,24 @@ class _Page:
         body = self.path.read_bytes()
         if accepted is None:
             return body
-        drop: list[tuple[int, int]] = []
+        dropped: list[Iterable[tuple[int, int]]] = []  # spans in page order, per kind of link
         offered: set[int] = set()  # releases with a wheel for the target
         for tags, found in self.wheels.items():
             if tags.isdisjoint(accepted):
-                drop += zip(found[0::3], found[1::3])
+                dropped.append(zip(found[0::3], found[1::3]))
             else:
                 offered.update(found[2::3])
         if not keep_shadowed_sdists:
-            drop += (
-                (start, end)
-                for start, end, release in zip(self.sdists[0::3], self.sdists[1::3], self.sdists[2::3])
-                if release in offered
+            sdists = self.sdists
+            dropped.append(
+                (s, e) for s, e, r in zip(sdists[0::3], sdists[1::3], sdists[2::3]) if r in offered
             )
-        pieces, at = [], 0
-        for start, end in sorted(drop):
-            pieces.append(body[at:start])
+        view, kept, at = memoryview(body), bytearray(), 0
+        for start, end in heapq.merge(*dropped):
+            kept += view[at:start]
             at = end
-        pieces.append(body[at:])
-        return b"".join(pieces)
+        kept += view[at:]
+        return kept
 
 
 class Gateway:
@@ -680,7 +682,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             with path.open("rb") as stream:
                 shutil.copyfileobj(stream, self.wfile, _CHUNK)
 
-        def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        def _reply(self, status: int, body: bytes | bytearray, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
