@@ -61,7 +61,7 @@ from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
-_REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python=(["'])(.*?)\1""", re.IGNORECASE)
+_REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 _CHUNK = 1 << 20
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 _BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
@@ -542,25 +542,32 @@ def _stays_below(page_dir: str, path: str) -> bool:
 
 def _release(opening: str, filename: str, project: str) -> tuple[str, str] | None:
     """The release a link to a wheel or sdist of ``project`` offers, as pip tells releases apart
-    for a target: its version and Requires-Python as written. None for a yanked file, another
-    project's, or a name this cannot read (such links are kept: pip decides)."""
-    if "data-yanked" in opening:
+    for a target: its version and Requires-Python. None for a yanked file, another project's,
+    a name pip would not read, or a Requires-Python this cannot read (such links are kept:
+    pip decides)."""
+    attributes = opening.lower()
+    if "data-yanked" in attributes:
         return None
-    if filename.endswith(".whl"):
-        parts = filename[: -len(".whl")].split("-")
-        name, version = (parts[0], parts[1]) if len(parts) in (5, 6) else ("", "")
+    name = unquote(filename)  # as pip reads it from the URL
+    if name.endswith(".whl"):
+        parts = name[: -len(".whl")].split("-")
+        tags_valid = len(parts) in (5, 6) and _tags("-".join(parts[-3:]))
+        release = _wheel_release("-".join(parts[:-3])) if tags_valid else None
     else:
-        stem = next((filename[: -len(ext)] for ext in (".tar.gz", ".zip") if filename.endswith(ext)), "")
-        name, _, version = stem.rpartition("-")
-    if not version or _canonical_name(name) != project:
+        release = release_of(name)
+    if release is None or release[0] != project:
         return None
     requires_python = _REQUIRES_PYTHON_RE.search(opening)
-    return version, requires_python.group(2) if requires_python else ""
+    if requires_python is None and "data-requires-python" in attributes:
+        return None
+    return release[1], requires_python.group(2) if requires_python else ""
 
 
-@functools.lru_cache(maxsize=1024)  # a page names its project in a few spellings
-def _canonical_name(name: str) -> str:
-    return canonicalize_name(name)
+@functools.lru_cache(maxsize=4096)  # a release's wheels differ only in their tags
+def _wheel_release(stem: str) -> tuple[str, str] | None:
+    """(project, version) of the wheels ``{stem}-{tags}.whl``, as packaging reads them (pip
+    skips a wheel whose name, version or build tag it cannot read)."""
+    return release_of(f"{stem}-py3-none-any.whl")
 
 
 def _wheel_tags(filename: str) -> frozenset[Tag]:

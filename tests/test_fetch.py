@@ -267,14 +267,20 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
     [
         ('<a href="x">', "pkg-1.0-py3-none-any.whl", ("1.0", "")),
         ('<a href="x">', "pkg-1.0.tar.gz", ("1.0", "")),
+        ('<a href="x">', "pkg-1.0%2Blocal.tar.gz", ("1.0+local", "")),  # as pip reads the URL
         ('<a href="x">', "Pkg_Name-1.0.zip", None),  # another project's (the page is pkg's)
         (
             '<a href="x" data-requires-python="&gt;=3.9">',
             "pkg-1.0-1-cp39-abi3-win_amd64.whl",
             ("1.0", "&gt;=3.9"),
         ),
+        ('<a href="x" data-requires-python=">=3.9">', "pkg-1.0.tar.gz", ("1.0", ">=3.9")),
+        ('<a href="x" data-requires-python=&gt;=3.9>', "pkg-1.0.tar.gz", None),  # unread: kept
         ('<a href="x" data-yanked="">', "pkg-1.0-py3-none-any.whl", None),
+        ('<a href="x" DATA-YANKED>', "pkg-1.0.tar.gz", None),
         ('<a href="x">', "pkg-1.0-py3.whl", None),  # not a wheel's name
+        ('<a href="x">', "pkg__-1.0-py3-none-any.whl", None),  # pip rejects the name
+        ('<a href="x">', "pkg-1.0-abc-py3-none-any.whl", None),  # pip rejects the build tag
         ('<a href="x">', "pkg-1.0.tar.bz2", None),  # an sdist pip knows, kept: not shadowed
     ],
 )
@@ -283,7 +289,8 @@ def test_a_release_is_what_pip_tells_apart(
 ) -> None:
     """An sdist is left out of a target's page only where a wheel offers the same release: the
     same version and Requires-Python, written the same way, of the page's project, not yanked
-    (pip ranks a yanked file below any other, and checks Requires-Python per file)."""
+    (pip ranks a yanked file below any other, and checks Requires-Python per file), named as
+    pip's packaging reads it (pip skips a wheel whose name it cannot read)."""
     assert _release(opening, filename, "pkg") == offers
 
 
