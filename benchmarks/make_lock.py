@@ -46,7 +46,7 @@ from warmbench.measure import measure
 from warmbench.servers import pypi_client, serve_files
 from warmbench.support import clean_env, run
 
-from devpi_client_warmup.index.pages import IndexFile
+from devpi_client_warmup.index.listing import Listed
 
 PYPI_FILES = "https://files.pythonhosted.org/packages"
 
@@ -177,16 +177,16 @@ class CachePages:
     """The file cache as the project pages of an index (for devpi_client_warmup.resolve.locked.select)."""
 
     def __init__(self) -> None:
-        self.files: dict[str, list[IndexFile]] = {}
+        self.files: dict[str, list[Listed]] = {}
         for path in FILES.iterdir():
             name = path.name
             project = (
                 parse_wheel_filename(name)[0] if name.endswith(".whl") else parse_sdist_filename(name)[0]
             )
             sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-            self.files.setdefault(project, []).append(IndexFile(name, f"file://{path}", sha256))
+            self.files.setdefault(project, []).append(Listed(f"file://{path}", sha256))
 
-    def project_files(self, project: str) -> list[IndexFile] | None:
+    def project_files(self, project: str) -> list[Listed] | None:
         return self.files.get(project)
 
 

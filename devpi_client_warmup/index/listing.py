@@ -15,6 +15,7 @@ import threading
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -35,6 +36,10 @@ class Listed:
     url: str
     sha256: str | None = None
     core_metadata: bool = False  # devpi serves its core metadata (PEP 658)
+
+    @property
+    def filename(self) -> str:
+        return unquote(self.url.rsplit("/", 1)[-1])
 
 
 @dataclass

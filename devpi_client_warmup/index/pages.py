@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import requests
@@ -14,15 +13,6 @@ from .access import TIMEOUT
 from .listing import Listed
 
 _JSON_PAGE = "application/vnd.pypi.simple.v1+json"
-
-
-@dataclass(frozen=True)
-class IndexFile:
-    """A file as a project page of the index lists it."""
-
-    filename: str
-    url: str
-    sha256: str | None
 
 
 class ProjectPages:
@@ -37,11 +27,11 @@ class ProjectPages:
         self._simple_url = simple_url
         self._http = http
         self._learn = learn
-        self._pages: dict[str, list[IndexFile] | None] = {}
+        self._pages: dict[str, list[Listed] | None] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def project_files(self, project: str) -> list[IndexFile] | None:
+    def project_files(self, project: str) -> list[Listed] | None:
         """A project's files on the index; None if the index has no such project."""
         with self._lock:
             lock = self._locks.setdefault(project, threading.Lock())
@@ -50,7 +40,7 @@ class ProjectPages:
                 self._pages[project] = self._read(project)
             return self._pages[project]
 
-    def _read(self, project: str) -> list[IndexFile] | None:
+    def _read(self, project: str) -> list[Listed] | None:
         page_url = f"{self._simple_url}{project}/"
         response = self._http().get(page_url, headers={"Accept": _JSON_PAGE}, timeout=TIMEOUT)
         if response.status_code == 404:
@@ -60,12 +50,8 @@ class ProjectPages:
                 f"{page_url}: devpi answered {response.status_code} {response.reason} (no PEP 691 page)"
             )
         files = [
-            IndexFile(
-                entry["filename"],
-                urljoin(page_url, entry["url"]).split("#", 1)[0],
-                entry.get("hashes", {}).get("sha256"),
-            )
+            Listed(urljoin(page_url, entry["url"]).split("#", 1)[0], entry.get("hashes", {}).get("sha256"))
             for entry in response.json()["files"]
         ]
-        self._learn(project, [Listed(file.url, file.sha256) for file in files])
+        self._learn(project, files)
         return files

@@ -17,7 +17,7 @@ from packaging.version import Version
 from requests import RequestException
 
 from ..errors import FetchError
-from ..index.pages import IndexFile
+from ..index.listing import Listed
 from ..inputs.lock import Lock, Locked
 from ..matrix import Target
 from .resolution import Pick, Resolution
@@ -26,7 +26,7 @@ from .resolution import Pick, Resolution
 class Pages(Protocol):
     """The index's project pages (see index.pages.ProjectPages)."""
 
-    def project_files(self, project: str) -> list[IndexFile] | None: ...
+    def project_files(self, project: str) -> list[Listed] | None: ...
 
 
 def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
@@ -76,10 +76,10 @@ def _applies(marker: Marker, environment: dict[str, str]) -> bool:
     return marker.evaluate(lock_env, context="lock_file")
 
 
-def _best_file(files: list[IndexFile], locked: Locked, ranking: dict[Any, int]) -> IndexFile | None:
+def _best_file(files: list[Listed], locked: Locked, ranking: dict[Any, int]) -> Listed | None:
     """The wheel pip on the target prefers (its best-ranked tag), else the sdist."""
     version = Version(locked.version)
-    best: tuple[int, IndexFile] | None = None
+    best: tuple[int, Listed] | None = None
     sdist = None
     for file in files:
         if file.filename.endswith(".whl"):
@@ -102,7 +102,7 @@ def _sdist_release(filename: str) -> tuple[str, Version] | None:
         return None
 
 
-def _hash_mismatch(file: IndexFile, locked: Locked) -> str | None:
+def _hash_mismatch(file: Listed, locked: Locked) -> str | None:
     expected = locked.hashes.get(file.filename)
     if expected and file.sha256 and expected != file.sha256:
         return f"{file.filename}: the lock says sha256 {expected}, the index says {file.sha256}"
