@@ -329,7 +329,7 @@ class Gateway:
             opening, file = self._rewrite_anchor(page_url, page_dir, link.group(1))
             element = (opening + (link.group(2) or "")).encode()
             if file and link.group(2):  # a whole link to a file: it can be left out
-                filename = file.url.rsplit("/", 1)[-1]
+                filename = file.filename  # as pip reads it from the URL
                 offers = _release(link.group(1), filename, project)
                 release = -1 if offers is None else releases.setdefault(offers, len(releases))
                 tags = _wheel_tags(filename)
@@ -541,20 +541,20 @@ def _stays_below(page_dir: str, path: str) -> bool:
 
 
 def _release(opening: str, filename: str, project: str) -> tuple[str, str] | None:
-    """The release a link to a wheel or sdist of ``project`` offers, as pip tells releases apart
-    for a target: its version and Requires-Python. None for a yanked file, another project's,
+    """The release a link to the wheel or sdist ``filename`` (unquoted, as pip reads it) of
+    ``project`` offers, as pip tells releases apart for a target: its version and
+    Requires-Python. None for a yanked file, another project's,
     a name pip would not read, or a Requires-Python this cannot read (such links are kept:
     pip decides)."""
     attributes = opening.lower()
     if "data-yanked" in attributes:
         return None
-    name = unquote(filename)  # as pip reads it from the URL
-    if name.endswith(".whl"):
-        parts = name[: -len(".whl")].split("-")
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
         tags_valid = len(parts) in (5, 6) and _tags("-".join(parts[-3:]))
         release = _wheel_release("-".join(parts[:-3])) if tags_valid else None
     else:
-        release = release_of(name)
+        release = release_of(filename)
     if release is None or release[0] != project:
         return None
     requires_python = _REQUIRES_PYTHON_RE.search(opening)

@@ -267,7 +267,7 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
     [
         ('<a href="x">', "pkg-1.0-py3-none-any.whl", ("1.0", "")),
         ('<a href="x">', "pkg-1.0.tar.gz", ("1.0", "")),
-        ('<a href="x">', "pkg-1.0%2Blocal.tar.gz", ("1.0+local", "")),  # as pip reads the URL
+        ('<a href="x">', "pkg-1.0+local.tar.gz", ("1.0+local", "")),
         ('<a href="x">', "Pkg_Name-1.0.zip", None),  # another project's (the page is pkg's)
         (
             '<a href="x" data-requires-python="&gt;=3.9">',
