@@ -55,14 +55,14 @@ from .errors import BuildFailed, FetchError
 from .index import sdist
 from .index.access import TIMEOUT, IndexAccess
 from .index.cache import Kind
-from .index.files import FileState, Store
+from .index.downloads import CHUNK, Downloads
+from .index.files import Files, FileState
 from .index.listing import Listed, release_of
 from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
 _REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
-_CHUNK = 1 << 20
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 _BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
 _PREFETCH = 8  # index pages read ahead at once (waiting on devpi, not on the CPU)
@@ -118,7 +118,9 @@ class Gateway:
     def __init__(
         self,
         access: IndexAccess,
-        store: Store,
+        files: Files,
+        downloads: Downloads,
+        sdists: sdist.SdistFacts,
         workdir: Path,
         *,
         check: bool,
@@ -128,7 +130,7 @@ class Gateway:
         watch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.access = access
-        self.store = store
+        self.files, self.downloads, self.sdists = files, downloads, sdists
         self.check = check
         # pip needs the links' hashes only to choose among pinned ones (--hash): else they are
         # left out: pip keeps them per link, 38 of its 191 MB for a 300-requirement target (the
@@ -199,7 +201,7 @@ class Gateway:
 
     def announced_sha256(self, url: str) -> str | None:
         """The sha256 the index page announces for the file at ``url`` (pip may not know it)."""
-        listed = self.store.listing.lookup(url)
+        listed = self.files.listing.lookup(url)
         return listed.sha256 if listed else None
 
     def netrc(self) -> str:
@@ -291,7 +293,7 @@ class Gateway:
 
     def _fetch_page(self, path: str) -> _Page:
         url = self.origin + path
-        response = self.store.http().get(url, headers={"Accept": "text/html"}, timeout=TIMEOUT)
+        response = self.access.http().get(url, headers={"Accept": "text/html"}, timeout=TIMEOUT)
         if response.status_code != 200:
             if response.status_code in (401, 403) or response.status_code >= 500:
                 with self._lock:
@@ -342,7 +344,7 @@ class Gateway:
             length += out.write(element)
             at = link.end()
         out.write(text[at:].encode())
-        self.store.learn_page(page_dir.rsplit("/", 1)[-1], listed)
+        self.files.learn_page(page_dir.rsplit("/", 1)[-1], listed)
         return wheels, sdists
 
     def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, Listed | None]:
@@ -390,18 +392,18 @@ class Gateway:
 
     def _metadata(self, file_url: str, tag: str) -> bytes:
         with self._lock_for(file_url):
-            cached = self.store.cached(file_url, Kind.METADATA)
+            cached = self.files.fact(file_url, Kind.METADATA)
             if cached is not None:
                 return cached
             if not file_url.endswith(".whl"):
                 return self._sdist_metadata(file_url, tag)
-            listed = self.store.listing.lookup(file_url)
+            listed = self.files.listing.lookup(file_url)
             data = self._devpi_core_metadata(file_url) if listed and listed.core_metadata else None
             if data is None:
-                state = self.store.state(file_url)
+                state = self.files.state(file_url)
                 if self._read_around(tag, state):
                     try:
-                        upstream = self.store.upstream_metadata(state)  # unverifiable: used, never cached
+                        upstream = self.downloads.upstream_metadata(state)  # unverifiable: used, never cached
                     except requests.RequestException:
                         if self.check:
                             raise
@@ -409,7 +411,7 @@ class Gateway:
                     if upstream is not None:
                         return upstream
                 data = _wheel_metadata(self.spooled(file_url, tag))  # verified against the index's sha256
-            self.store.remember(file_url, Kind.METADATA, data)
+            self.files.remember(file_url, Kind.METADATA, data)
             return data
 
     def _read_around(self, tag: str, state: FileState) -> bool:
@@ -432,7 +434,7 @@ class Gateway:
         """A wheel's METADATA as devpi serves it (PEP 658): without the wheel's body, and without
         devpi storing the wheel (a mirror with ``mirror_provides_core_metadata`` streams it from
         its upstream). None if devpi does not answer with it."""
-        response = self.store.http().get(file_url + ".metadata", timeout=TIMEOUT)
+        response = self.access.http().get(file_url + ".metadata", timeout=TIMEOUT)
         return response.content if response.status_code == 200 and response.content else None
 
     def _sdist_metadata(self, file_url: str, tag: str) -> bytes:
@@ -447,8 +449,8 @@ class Gateway:
             data, source = sdist.legacy_metadata(path), sdist.MetadataSource.LEGACY
         if data is None:
             data, source = self._build(file_url, tag), sdist.MetadataSource.BUILT
-        self.store.remember(file_url, Kind.METADATA, data)
-        self.store.remember(file_url, Kind.METADATA_SOURCE, source.name.encode())
+        self.files.remember(file_url, Kind.METADATA, data)
+        self.files.remember(file_url, Kind.METADATA_SOURCE, source.name.encode())
         return data
 
     def _build(self, file_url: str, tag: str) -> bytes:
@@ -481,7 +483,7 @@ class Gateway:
     def _sibling_wheel_metadata(self, file_url: str, tag: str) -> bytes | None:
         """The METADATA of a wheel of the same release (pure wheels first), if the release has one."""
         release = parse_sdist_filename(file_url.rsplit("/", 1)[-1])
-        wheels = [url for url in self.store.listing.release_files(*map(str, release)) if url.endswith(".whl")]
+        wheels = [url for url in self.files.listing.release_files(*map(str, release)) if url.endswith(".whl")]
         for url in sorted(wheels, key=lambda url: not url.endswith("-none-any.whl")):
             try:
                 return self.metadata(url, tag)
@@ -494,20 +496,20 @@ class Gateway:
         from devpi's upstream, leaving devpi as it is."""
         if file_url in self.refused:
             raise FetchError(self.refused[file_url])
-        state = self.store.state(file_url)
+        state = self.files.state(file_url)
         if self._read_around(tag, state):
             try:
-                return self.store.spool(state, around_devpi=True)
+                return self.downloads.spool(state, around_devpi=True)
             except (requests.RequestException, FetchError):
                 if self.check:
                     raise
                 self._upstream_unreachable = True
-        return self.store.spool(state)
+        return self.downloads.spool(state)
 
     def _build_requirements_for(self, file_url: str, target: Target | None) -> set[str]:
         """The projects of the sdist's declared build requirements whose markers hold for ``target``."""
         try:
-            declared = self.store.sdist_info(file_url).build_requires
+            declared = self.sdists.build_info(file_url).build_requires
         except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile):
             return set()
         names: set[str] = set()
@@ -687,7 +689,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(path.stat().st_size))
             self.end_headers()
             with path.open("rb") as stream:
-                shutil.copyfileobj(stream, self.wfile, _CHUNK)
+                shutil.copyfileobj(stream, self.wfile, CHUNK)
 
         def _reply(self, status: int, body: bytes | bytearray, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)

@@ -25,7 +25,10 @@ from .errors import FetchError
 from .gateway import Gateway
 from .index.access import IndexAccess, server_state
 from .index.cache import Cache, Kind
-from .index.files import FileState, Store
+from .index.downloads import Downloads
+from .index.files import Files, FileState
+from .index.pages import ProjectPages
+from .index.sdist import SdistFacts
 from .inputs.lock import Lock
 from .inputs.requirements import Inputs
 from .matrix import Target
@@ -159,11 +162,13 @@ def _run(
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
         workdir = Path(tmp)
-        store = Store(access, workdir, options.cache)
+        index = _Index.open(access, workdir, options.cache)
         with (
             Gateway(
                 access,
-                store,
+                index.files,
+                index.downloads,
+                index.sdists,
                 workdir,
                 check=options.check,
                 refuse_builds=options.refuse_builds,
@@ -177,17 +182,17 @@ def _run(
             netrc = workdir / "netrc"
             netrc.touch(mode=0o600)
             netrc.write_text(gateway.netrc())
-            pip = PipRun(gateway, netrc, store)
+            pip = PipRun(gateway, netrc, options.cache)
             gateway.builder = functools.partial(build_metadata, pip, workdir)
             warmup = _Warmup(
-                inputs, lock, options, progress, workdir, store, gateway, pip, fetch_pool, probe_pool
+                inputs, lock, options, progress, workdir, index, gateway, pip, fetch_pool, probe_pool
             )
             with ThreadPoolExecutor(options.jobs, thread_name_prefix="resolve") as resolve_pool:
                 if lock is None:  # every target's pip starts with these pages
                     gateway.prefetch(line.requirement.name for line in inputs.requirements)
                 else:  # every target walks the same pages: read them all at once
                     pages = {locked.name for locked in lock.packages}
-                    list(fetch_pool.map(_read_quietly(store), sorted(pages)))
+                    list(fetch_pool.map(_read_quietly(index.pages), sorted(pages)))
                 try:
                     for future in [resolve_pool.submit(warmup.settle, i, t) for i, t in enumerate(targets)]:
                         future.result()
@@ -198,6 +203,23 @@ def _run(
                     fetch_pool.shutdown(wait=False, cancel_futures=True)
                     raise
         return warmup.outcome(targets)
+
+
+@dataclass(frozen=True)
+class _Index:
+    """The run's parts of the index: its files, their bodies, its sdists and its JSON pages."""
+
+    files: Files
+    downloads: Downloads
+    sdists: SdistFacts
+    pages: ProjectPages
+
+    @classmethod
+    def open(cls, access: IndexAccess, workdir: Path, cache: Cache) -> _Index:
+        files = Files(access.http, cache)
+        downloads = Downloads(access, files, workdir / "spool")
+        pages = ProjectPages(access.simple_url, access.http, files.learn_page)
+        return cls(files, downloads, SdistFacts(files, downloads), pages)
 
 
 class _Warmup:
@@ -212,14 +234,14 @@ class _Warmup:
         options: Options,
         progress: Progress,
         workdir: Path,
-        store: Store,
+        index: _Index,
         gateway: Gateway,
         pip: PipRun,
         fetch_pool: ThreadPoolExecutor,
         probe_pool: ThreadPoolExecutor,
     ) -> None:
         self.inputs, self.lock, self.options, self.progress = inputs, lock, options, progress
-        self.workdir, self.store, self.gateway, self.pip = workdir, store, gateway, pip
+        self.workdir, self.index, self.gateway, self.pip = workdir, index, gateway, pip
         self.fetch_pool, self.probe_pool = fetch_pool, probe_pool
         self.results: list[TargetResult] = []
         self.fetches: dict[str, Future[None]] = {}  # file URL -> its one download
@@ -237,7 +259,7 @@ class _Warmup:
             explained = self.gateway.explain(pip_error, resolution.error)
             resolution.error = self.gateway.access.redact(explained)
         urls = list(dict.fromkeys(pick.url for pick in resolution.picks))
-        states = dict(zip(urls, self.probe_pool.map(self.store.state, urls)))
+        states = dict(zip(urls, self.probe_pool.map(self.index.files.state, urls)))
         result = TargetResult(resolution, states, checked=self.options.check)
         for pick, state in result.picks:
             state.sha256 = state.sha256 or pick.sha256
@@ -254,10 +276,17 @@ class _Warmup:
         where = self.workdir / f"target-{index}"
         try:
             if self.lock is None:
-                return resolve_target(target, self.inputs, self.pip, where, self.store)
+                return resolve_target(
+                    target, self.inputs, self.pip, where, self.index.files, self.index.sdists
+                )
             # a lock: no resolution, except for what builds its sdists
             resolution = add_builds(
-                select(target, self.lock, self.store.pages), self.inputs, self.pip, where, self.store
+                select(target, self.lock, self.index.pages),
+                self.inputs,
+                self.pip,
+                where,
+                self.index.files,
+                self.index.sdists,
             )
             resolution.seconds = time.monotonic() - started
             return resolution
@@ -269,7 +298,7 @@ class _Warmup:
         result.missing = [f.filename for f in result.states.values() if not f.cached_before]
         result.missing += [n for n in self.gateway.failed_files(pip_error) if n not in result.missing]
         for state in result.states.values():
-            state.size = state.size or self.store.size(state)
+            state.size = state.size or self.index.downloads.size(state)
         self._finish(result)
 
     def _fetch(self, result: TargetResult) -> None:
@@ -285,7 +314,9 @@ class _Warmup:
     def _fetch_once(self, state: FileState) -> Future[None]:
         with self.guard:
             if state.url not in self.fetches:
-                self.fetches[state.url] = self.fetch_pool.submit(self.store.ensure, state, self.options.dest)
+                self.fetches[state.url] = self.fetch_pool.submit(
+                    self.index.downloads.ensure, state, self.options.dest
+                )
                 self.fetches[state.url].add_done_callback(lambda future: self._fetched(state, future))
             return self.fetches[state.url]
 
@@ -321,16 +352,16 @@ class _Warmup:
             list(dict.fromkeys(self.gateway.errors)),
             sorted(self.gateway.external),
             0.0,  # set by run()
-            extra=[f for f in self.store.fetched_files() if f.url not in needed],
+            extra=[f for f in self.index.files.fetched_files() if f.url not in needed],
         )
 
 
-def _read_quietly(store: Store) -> Callable[[str], object]:
+def _read_quietly(pages: ProjectPages) -> Callable[[str], object]:
     """Read a project page ahead; a failure shows again (and is reported) when a target needs it."""
 
     def read(project: str) -> object:
         try:
-            return store.pages.project_files(project)
+            return pages.project_files(project)
         except (FetchError, requests.RequestException, ValueError) as exc:
             return exc
 

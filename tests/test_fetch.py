@@ -14,7 +14,9 @@ import requests
 from devpi_client_warmup.gateway import Gateway, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
-from devpi_client_warmup.index.files import Store
+from devpi_client_warmup.index.downloads import Downloads
+from devpi_client_warmup.index.files import Files
+from devpi_client_warmup.index.sdist import SdistFacts
 from devpi_client_warmup.matrix import Platform, Python, Target
 from tests.support.authproxy import LockedScene
 from tests.support.devpi import DevpiScene, clean_env
@@ -230,8 +232,12 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
 
     for refuse, workdir in ((False, tmp_path / "plain"), (True, tmp_path / "no-binary")):
         workdir.mkdir()
-        store = Store(access, workdir, Cache(None))
-        with Gateway(access, store, workdir, check=False, pip_may_refuse_wheels=refuse) as gateway:
+        files = Files(access.http, Cache(None))
+        downloads = Downloads(access, files, workdir / "spool")
+        sdists = SdistFacts(files, downloads)
+        with Gateway(
+            access, files, downloads, sdists, workdir, check=False, pip_may_refuse_wheels=refuse
+        ) as gateway:
             for_windows, for_linux = gateway.index_url_for("w", windows), gateway.index_url_for("l", linux)
             for_old_linux = gateway.index_url_for("o", old_linux)
             for_this_machine = for_windows.replace("/~w/", "/~build-here/")
@@ -304,8 +310,12 @@ def test_pip_sees_link_hashes_only_when_it_checks_pinned_ones(devpi: DevpiScene,
     linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
     for checks, workdir in ((False, tmp_path / "plain"), (True, tmp_path / "hashes")):
         workdir.mkdir()
-        store = Store(access, workdir, Cache(None))
-        with Gateway(access, store, workdir, check=False, pip_checks_hashes=checks) as gateway:
+        files = Files(access.http, Cache(None))
+        downloads = Downloads(access, files, workdir / "spool")
+        sdists = SdistFacts(files, downloads)
+        with Gateway(
+            access, files, downloads, sdists, workdir, check=False, pip_checks_hashes=checks
+        ) as gateway:
             index_url = gateway.index_url_for("l", linux)
             auth = ("warmup", gateway.netrc().split()[-1])
             page = requests.get(f"{index_url}natpkg/", auth=auth, timeout=60)

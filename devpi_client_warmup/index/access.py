@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -29,6 +30,14 @@ class IndexAccess:
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     client_cert: str | tuple[str, str] | None = None  # a PEM file, or (certificate, key)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    _threads: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+
+    def http(self) -> requests.Session:
+        """This thread's session to devpi (made once per thread: sessions are not thread-safe)."""
+        if not hasattr(self._threads, "session"):
+            self._threads.session = self.session()
+        session: requests.Session = self._threads.session
+        return session
 
     def session(self) -> requests.Session:
         """A requests session that authenticates like devpi-client and retries transient errors."""

@@ -12,12 +12,17 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from .._compat import tomllib
+from .cache import Kind
+
+if TYPE_CHECKING:
+    from .downloads import Downloads
+    from .files import Files
 
 # pip's fallback for projects without [build-system] (setup.py only); pip before 24.1
 # (23.x is what a fresh CPython 3.9-3.11 venv carries) also asks for wheel
@@ -65,6 +70,32 @@ def toolchains(build_requires: Iterable[str]) -> list[str]:
         for requirement in build_requires
     ]
     return list(dict.fromkeys(_TOOLCHAINS[name] for name in names if name in _TOOLCHAINS))
+
+
+class SdistFacts:
+    """What builds each sdist of the index, read from its body once and then kept by its
+    content, and where resolution read its dependencies from."""
+
+    def __init__(self, files: Files, downloads: Downloads) -> None:
+        self._files = files
+        self._downloads = downloads
+
+    def build_info(self, url: str) -> Sdist:
+        """What the sdist at ``url`` needs to build."""
+        kept = self._files.fact(url, Kind.SDIST_BUILD)
+        if kept is not None:
+            try:
+                return Sdist.from_json(kept)
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged entry is a miss
+        info = inspect(self._downloads.spool(self._files.state(url)))
+        self._files.remember(url, Kind.SDIST_BUILD, info.to_json())
+        return info
+
+    def metadata_source(self, url: str) -> MetadataSource | None:
+        """Where the dependencies of the sdist at ``url`` came from, when resolution read them."""
+        kept = self._files.fact(url, Kind.METADATA_SOURCE)
+        return MetadataSource.__members__.get(kept.decode("ascii", "replace")) if kept else None
 
 
 def inspect(path: Path) -> Sdist:

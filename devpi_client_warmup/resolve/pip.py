@@ -101,11 +101,11 @@ class Index(Protocol):
 
 
 class Memo(Protocol):
-    """Facts kept across runs (see index.files.Store)."""
+    """Facts kept across runs (see index.cache.Cache)."""
 
-    def recall(self, kind: Kind, key: str) -> bytes | None: ...
+    def get(self, kind: Kind, key: str) -> bytes | None: ...
 
-    def keep(self, kind: Kind, key: str, data: bytes) -> None: ...
+    def put(self, kind: Kind, key: str, data: bytes) -> None: ...
 
 
 def run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: str) -> Resolution:

@@ -32,9 +32,7 @@ _PAGE_READERS = 8  # index pages read at once (waiting on devpi, not on the CPU)
 
 
 class Files(Protocol):
-    """The run's access to index files (see index.files.Store)."""
-
-    def sdist_info(self, url: str) -> sdist.Sdist: ...
+    """The index's files as the run knows them (see index.files.Files)."""
 
     def knows(self, url: str, kind: Kind) -> bool: ...
 
@@ -42,16 +40,24 @@ class Files(Protocol):
 
     def filenames(self, project: str, version: str) -> list[str]: ...
 
-    def metadata_source(self, url: str) -> sdist.MetadataSource | None: ...
-
     def versions(self, project: str) -> list[str]: ...
 
 
-def resolve_target(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, files: Files) -> Resolution:
+class Sdists(Protocol):
+    """What is known about the index's sdists (see index.sdist.SdistFacts)."""
+
+    def build_info(self, url: str) -> sdist.Sdist: ...
+
+    def metadata_source(self, url: str) -> sdist.MetadataSource | None: ...
+
+
+def resolve_target(
+    target: Target, inputs: Inputs, pip: PipRun, workdir: Path, files: Files, sdists: Sdists
+) -> Resolution:
     """Everything ``target`` needs: the requirements, and what builds each sdist among them."""
     resolution = resolve(target, inputs, pip, workdir)
     resolution.older = older_releases(resolution, inputs, files)
-    return add_builds(resolution, inputs, pip, workdir, files)
+    return add_builds(resolution, inputs, pip, workdir, files, sdists)
 
 
 _version = functools.lru_cache(maxsize=None)(Version)  # a project page lists each version many times
@@ -79,7 +85,7 @@ def older_releases(resolution: Resolution, policy: Inputs, files: Files) -> list
 
 
 def add_builds(
-    resolution: Resolution, policy: Inputs, pip: PipRun, workdir: Path, files: Files
+    resolution: Resolution, policy: Inputs, pip: PipRun, workdir: Path, files: Files, sdists: Sdists
 ) -> Resolution:
     """Add what builds each sdist of ``resolution`` on its target: the build requirements, resolved
     there with the selection ``policy`` (pre-releases, wheels or sdists) of the requirements."""
@@ -91,7 +97,7 @@ def add_builds(
         if pick.metadata and not files.knows(pick.url, Kind.METADATA):  # pip built it: serve it next time
             files.remember(pick.url, Kind.METADATA, sdist.metadata_file(pick.metadata))
         try:
-            info = files.sdist_info(pick.url)
+            info = sdists.build_info(pick.url)
         except (
             OSError,
             ValueError,
@@ -102,7 +108,7 @@ def add_builds(
         ) as exc:
             resolution.error = f"cannot read {pick.filename}: {exc}"
             break
-        source = files.metadata_source(pick.url) or sdist.MetadataSource.BUILT
+        source = sdists.metadata_source(pick.url) or sdist.MetadataSource.BUILT
         resolution.notes.append(
             f"{pick.name} {pick.version}: warmed the sdist and its build requirements"
             f" ({', '.join(info.build_requires)}); its dependencies come from {source.value}"
@@ -155,7 +161,7 @@ def resolve(target: Target, inputs: Inputs, pip: PipRun, workdir: Path) -> Resol
         picks = [
             {"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256} for p in resolution.picks
         ]
-        pip.memo.keep(Kind.RESOLUTION, key, json.dumps({"pages": pages, "picks": picks}).encode())
+        pip.memo.put(Kind.RESOLUTION, key, json.dumps({"pages": pages, "picks": picks}).encode())
     return resolution
 
 
@@ -176,7 +182,7 @@ def _memo_key(target: Target, inputs: Inputs, pip: PipRun) -> str:
 
 
 def _recall(target: Target, pip: PipRun, key: str) -> Resolution | None:
-    kept = pip.memo.recall(Kind.RESOLUTION, key)
+    kept = pip.memo.get(Kind.RESOLUTION, key)
     if kept is None:
         return None
     try:
