@@ -7,7 +7,6 @@ targets is fetched once. Each target is reported as soon as its last file is set
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from ._malloc import limit_arenas
 from .errors import FetchError
 from .gateway import Gateway
 from .index.access import IndexAccess, server_state
-from .index.cache import Cache, Kind
+from .index.cache import Cache, Kind, key_of
 from .index.downloads import Downloads
 from .index.files import Files, FileState
 from .index.pages import ProjectPages
@@ -35,7 +34,7 @@ from .matrix import Target
 from .problems import Problem, ProblemKind, Status, target_status
 from .resolve.locked import select
 from .resolve.pip import PipRun, build_metadata
-from .resolve.resolution import Pick, Resolution
+from .resolve.resolution import Pick, Resolution, ResolvedBy, Role
 from .resolve.target import add_builds, resolve_target
 
 _PROBES = 8  # cache probes at once (waiting on devpi, not on the CPU)
@@ -381,8 +380,7 @@ class _LockRun:
             "edges": {t.name: sorted(lock.graph.reachable(t.marker_environment)) for t in targets}
                      if lock.graph is not None else None,  # uv.lock: what each target walks to
         }  # fmt: skip
-        key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
-        self.cache, self.key = cache, key
+        self.cache, self.key = cache, key_of(what)
         self.targets = targets
         self.access = access
 
@@ -408,12 +406,12 @@ class _LockRun:
 
     @staticmethod
     def _result(target: Target, files: list[dict[str, Any]]) -> TargetResult:
-        picks = [Pick(f["project"], f["version"], f["url"], f["sha256"], f["role"]) for f in files]
+        picks = [Pick(f["project"], f["version"], f["url"], f["sha256"], Role(f["role"])) for f in files]
         states = {
             p.url: FileState(p.url, p.sha256, cached_before=True, size=f["size"])
             for p, f in zip(picks, files)
         }
-        return TargetResult(Resolution(target, picks=picks, resolved_by="lock"), states)
+        return TargetResult(Resolution(target, picks=picks, resolved_by=ResolvedBy.LOCK), states)
 
     def keep(self, outcome: Outcome) -> None:
         state = server_state(self.access)
@@ -421,7 +419,7 @@ class _LockRun:
             return
         targets = {
             result.target.name: [
-                {"project": p.name, "version": p.version, "url": p.url, "sha256": f.sha256, "role": p.role,
+                {"project": p.name, "version": p.version, "url": p.url, "sha256": f.sha256, "role": p.role.value,
                  "size": f.size}
                 for p, f in result.picks
             ]

@@ -11,6 +11,7 @@ from . import __version__
 from .index.cache import write_atomically
 from .pipeline import Outcome, TargetResult
 from .problems import ProblemKind, Status
+from .resolve.resolution import ResolvedBy, Role
 
 
 def human_bytes(size: int) -> str:
@@ -41,7 +42,7 @@ def _status_line(result: TargetResult) -> str:
     if result.status is Status.COMPLETE:
         return f"{name}: complete ({count}, all stored by devpi)"
     how = []
-    if result.resolution.resolved_by == "memo":
+    if result.resolution.resolved_by is ResolvedBy.MEMO:
         how.append("pip's earlier answer reused: the index pages are unchanged")
     if result.files and all(f.cached_before for f in result.files):
         how.append("everything was stored already")
@@ -90,14 +91,14 @@ def as_json(outcome: Outcome, index: str, check: bool) -> dict[str, Any]:
                 "python": str(result.target.python),
                 "platform": result.target.platform.tag,
                 "status": result.status.value,
-                "resolved_by": result.resolution.resolved_by,
+                "resolved_by": result.resolution.resolved_by.value,
                 "seconds": round(result.resolution.seconds, 3),
                 "files": [
                     {
                         "name": state.filename,
                         "project": pick.name,
                         "version": pick.version,
-                        "role": pick.role,
+                        "role": pick.role.value,
                         "sha256": state.sha256,
                         "size": state.size,
                         "url": state.url,
@@ -144,7 +145,7 @@ def write_pins(folder: Path, outcome: Outcome) -> list[Path]:
         lines = [
             f"{pick.name}=={pick.version} --hash=sha256:{state.sha256}"
             for pick, state in result.picks
-            if pick.role == "install" and state.sha256
+            if pick.role is Role.INSTALL and state.sha256
         ]
         path = folder / f"{result.target.name}.txt"
         header = f"# devpi warmup: what {result.target.name} installs, as warmed; pip install --require-hashes -r {path.name}\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -71,6 +72,11 @@ class Cache:
         if self.root is None or not key or "/" in key or key.startswith("."):
             return None
         return self.root / kind.value / key
+
+
+def key_of(value: object) -> str:
+    """The cache key of everything an entry depends on (a JSON-able value)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)

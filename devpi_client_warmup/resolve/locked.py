@@ -20,7 +20,7 @@ from ..errors import FetchError
 from ..index.listing import Listed
 from ..inputs.lock import Lock, Locked
 from ..matrix import Target
-from .resolution import Pick, Resolution
+from .resolution import Pick, Resolution, ResolvedBy
 
 
 class Pages(Protocol):
@@ -31,7 +31,7 @@ class Pages(Protocol):
 
 def select(target: Target, lock: Lock, pages: Pages) -> Resolution:
     """The file of every locked release that ``target`` installs; problems name what is missing."""
-    resolution = Resolution(target, resolved_by="lock")
+    resolution = Resolution(target, resolved_by=ResolvedBy.LOCK)
     environment = target.marker_environment
     python = target.python.full_version
     if lock.requires_python and not lock.requires_python.contains(python, prereleases=True):

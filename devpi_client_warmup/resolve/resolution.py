@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..matrix import Target
+
+
+class Role(enum.Enum):
+    """Why a target needs a file."""
+
+    INSTALL = "install"  # a requirement, or one of their dependencies
+    BUILD = "build"  # to build an sdist on the target
+
+
+class ResolvedBy(enum.Enum):
+    """Where a target's files came from."""
+
+    PIP = "pip"  # pip resolved the requirements in this run
+    MEMO = "memo"  # pip's answer of an earlier run, every page it read unchanged
+    LOCK = "lock"  # the lock's files for the target, without resolving
 
 
 @dataclass(frozen=True)
@@ -16,7 +32,7 @@ class Pick:
     version: str
     url: str  # devpi URL, without credentials
     sha256: str | None
-    role: str = "install"  # or "build": needed to build an sdist on the target
+    role: Role = Role.INSTALL
     # pip's JSON form of an sdist's metadata (pip may have built it); a wheel's is not kept
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -54,5 +70,5 @@ class Resolution:
     error: str | None = None
     pip_output: str = field(default="", repr=False)  # what pip printed, when it failed
     unknown_project: str | None = None  # the error is a requirement the index does not have
-    resolved_by: str = "pip"  # or "memo" (pip's earlier answer, the index unchanged) or "lock"
+    resolved_by: ResolvedBy = ResolvedBy.PIP
     seconds: float = 0.0

@@ -4,7 +4,6 @@ unchanged), the releases older than the newest and why, and what builds each sdi
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import json
 import tarfile
@@ -22,11 +21,11 @@ from requests import RequestException
 from .. import __version__
 from ..errors import FetchError, InputError
 from ..index import sdist
-from ..index.cache import Kind
+from ..index.cache import Kind, key_of
 from ..inputs.requirements import Inputs
 from ..matrix import Target
 from .pip import PipRun, run_pip
-from .resolution import Older, Pick, Resolution
+from .resolution import Older, Pick, Resolution, ResolvedBy, Role
 
 _PAGE_READERS = 8  # index pages read at once (waiting on devpi, not on the CPU)
 
@@ -133,7 +132,7 @@ def add_builds(
             resolution.error = f"cannot resolve what builds {pick.filename}: {build.error}"
             break
         known = {known.url for known in resolution.picks}
-        new = [replace(p, role="build") for p in build.picks if p.url not in known]
+        new = [replace(p, role=Role.BUILD) for p in build.picks if p.url not in known]
         resolution.picks += new
         queue += [p for p in new if p.is_sdist]
     return resolution
@@ -178,7 +177,7 @@ def _memo_key(target: Target, inputs: Inputs, pip: PipRun) -> str:
         "pre": inputs.pre,
         "selection": inputs.pip_options(),
     }
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+    return key_of(what)
 
 
 def _recall(target: Target, pip: PipRun, key: str) -> Resolution | None:
@@ -195,4 +194,4 @@ def _recall(target: Target, pip: PipRun, key: str) -> Resolution | None:
         digests = list(pool.map(pip.index.page_digest, pages))
     if digests != list(pages.values()):
         return None  # the index changed: pip may choose differently now
-    return Resolution(target, picks=picks, resolved_by="memo")
+    return Resolution(target, picks=picks, resolved_by=ResolvedBy.MEMO)
