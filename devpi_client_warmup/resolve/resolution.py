@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..index.listing import filename_of
 from ..matrix import Target
 
 
@@ -38,7 +39,7 @@ class Pick:
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return filename_of(self.url)
 
     @property
     def is_sdist(self) -> bool:
