@@ -57,7 +57,7 @@ from .index.access import TIMEOUT, IndexAccess
 from .index.cache import Kind
 from .index.downloads import CHUNK, Downloads
 from .index.files import Files, FileState
-from .index.listing import Listed, filename_of, release_of
+from .index.listing import Listed, release_of
 from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
@@ -241,14 +241,14 @@ class Gateway:
         with self._lock:
             failures = dict(self.failures)
         for url, reason in failures.items():
-            if filename_of(url) in pip_output:
+            if url.rsplit("/", 1)[-1] in pip_output:
                 return reason
         return error
 
     def failed_files(self, pip_error: str) -> list[str]:
         """Filenames of files the gateway could not serve that pip's error names."""
         with self._lock:
-            names = [filename_of(url) for url in self.failures]
+            names = [url.rsplit("/", 1)[-1] for url in self.failures]
         return [name for name in names if name in pip_error]
 
     def authorized(self, header: str | None) -> bool:
@@ -458,7 +458,7 @@ class Gateway:
         own, once per run: the caller holds the file's lock). What that build installs for itself
         does not end up in devpi (see ``_read_around``). A refused or failed build raises
         ``NoMetadata``, and the sdist is refused with the cause."""
-        filename = filename_of(file_url)
+        filename = file_url.rsplit("/", 1)[-1]
         if self.refuse_builds or self.builder is None:
             self.refused[file_url] = (
                 f"{filename}: its metadata can be learned only by running its build backend,"
@@ -482,7 +482,7 @@ class Gateway:
 
     def _sibling_wheel_metadata(self, file_url: str, tag: str) -> bytes | None:
         """The METADATA of a wheel of the same release (pure wheels first), if the release has one."""
-        release = parse_sdist_filename(filename_of(file_url))
+        release = parse_sdist_filename(file_url.rsplit("/", 1)[-1])
         wheels = [url for url in self.files.listing.release_files(*map(str, release)) if url.endswith(".whl")]
         for url in sorted(wheels, key=lambda url: not url.endswith("-none-any.whl")):
             try:
@@ -530,7 +530,7 @@ class Gateway:
 
 def _project(file_url: str) -> str:
     """The canonical project name of a wheel or sdist URL ("" if the name is not one)."""
-    release = release_of(filename_of(file_url))
+    release = release_of(file_url.rsplit("/", 1)[-1])
     return release[0] if release else ""
 
 

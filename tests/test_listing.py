@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from devpi_client_warmup.index.files import FileState
 from devpi_client_warmup.index.listing import Listed, Listing
-from devpi_client_warmup.resolve.resolution import Pick
 
 FILES = "http://127.0.0.1:3141/root/pypi/+f/"
 SDIST = Listed(FILES + "0ab/cdef/foo_bar-1.0.tar.gz", "ab" * 32)
@@ -73,21 +71,3 @@ def test_a_url_with_a_line_break_is_left_out_and_the_others_stay_aligned() -> No
     assert [listing.lookup(f.url) for f in (SDIST, later, WHEEL)] == [SDIST, later, WHEEL]
     assert listing.lookup(broken.url) is None
     assert listing.versions("foo-bar") == ["1.0", "3.0"]
-
-
-def test_a_quoted_filename_is_read_as_pip_reads_it_everywhere() -> None:
-    """A URL may quote a file's name (``+`` as ``%2B``): the page's release, the file's state,
-    pip's pick and the name written under --dest all take the unquoted name, as pip does."""
-    url = FILES + "7cd/ef01/foo_bar-1.0%2Blocal-py3-none-any.whl"
-    listing = Listing()
-    listing.learn("foo-bar", [Listed(url, "89" * 32)])
-
-    assert listing.versions("foo-bar") == ["1.0+local"]
-    assert listing.release_files("foo-bar", "1.0+local") == [url]
-    name = "foo_bar-1.0+local-py3-none-any.whl"
-    assert (
-        Listed(url).filename
-        == FileState(url).filename
-        == Pick("foo-bar", "1.0+local", url, None).filename
-        == name
-    )

@@ -12,7 +12,7 @@ import requests
 
 from .access import TIMEOUT
 from .cache import Cache, Kind
-from .listing import Listed, Listing, filename_of
+from .listing import Listed, Listing
 
 
 @dataclass
@@ -32,7 +32,7 @@ class FileState:
 
     @property
     def filename(self) -> str:
-        return filename_of(self.url)
+        return self.url.rsplit("/", 1)[-1]
 
     @property
     def cached(self) -> bool:
@@ -89,7 +89,7 @@ class Files:
 
     def filenames(self, project: str, version: str) -> list[str]:
         """Files of a release as the index pages seen so far list them."""
-        return [filename_of(url) for url in self.listing.release_files(project, version)]
+        return [url.rsplit("/", 1)[-1] for url in self.listing.release_files(project, version)]
 
     def versions(self, project: str) -> list[str]:
         """Versions of a project's files as the index pages seen so far list them."""

@@ -29,11 +29,6 @@ _DIGEST = 32  # bytes of a sha256
 _NONE = bytes(_DIGEST)  # no sha256 announced
 
 
-def filename_of(url: str) -> str:
-    """A file's name as pip reads it from its URL (the last part, unquoted)."""
-    return unquote(url.rsplit("/", 1)[-1])
-
-
 @dataclass(frozen=True)
 class Listed:
     """A file as a project page lists it."""
@@ -44,7 +39,7 @@ class Listed:
 
     @property
     def filename(self) -> str:
-        return filename_of(self.url)
+        return unquote(self.url.rsplit("/", 1)[-1])
 
 
 @dataclass
@@ -109,7 +104,7 @@ class Listing:
     def lookup(self, url: str) -> Listed | None:
         """What the pages say of the file at ``url``; None if no page read so far lists it."""
         with self._lock:
-            release = release_of(filename_of(url))
+            release = release_of(url.rsplit("/", 1)[-1])
             likely = self._projects.get(release[0]) if release else None
             # its own project's page first, then any other (a file can be listed elsewhere)
             for files in itertools.chain([likely] if likely else [], self._projects.values()):
@@ -137,7 +132,7 @@ class Listing:
         if files.releases is None:
             files.releases = {}
             for at, url in enumerate(files.urls(range(len(files.metadata)))):
-                release = release_of(filename_of(url))
+                release = release_of(url.rsplit("/", 1)[-1])
                 if release and release[0] == name:
                     files.releases.setdefault(release[1], array("l")).append(at)
         return files.releases

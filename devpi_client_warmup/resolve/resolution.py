@@ -6,7 +6,6 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..index.listing import filename_of
 from ..matrix import Target
 
 
@@ -39,7 +38,7 @@ class Pick:
 
     @property
     def filename(self) -> str:
-        return filename_of(self.url)
+        return self.url.rsplit("/", 1)[-1]
 
     @property
     def is_sdist(self) -> bool:
