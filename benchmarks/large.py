@@ -22,6 +22,10 @@ recommends. Measured:
 * the goal's yardstick: unique bytes / link speed (a 40 MB wheel fetched from PyPI directly)
   plus one pip resolution per target (measured: pip install --dry-run of one target against
   the warm devpi) spread over the machine's CPUs.
+
+``--repeat N`` runs N rounds, each with fresh devpis and caches, the loop first in odd rounds
+and the warmup first in even ones, and reports each figure as min / median / max. A round
+takes about an hour on 2 CPUs.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from warmbench.commands import make_pip, one_resolution, run_loop, warmup_argv, 
 from warmbench.log import say
 from warmbench.matrix import Matrix
 from warmbench.measure import Run, measure
-from warmbench.report import mb
+from warmbench.report import mb, spread
 from warmbench.servers import provide_core_metadata, pypi_client, server_requests, stored
 
 REQUIREMENTS = Path(__file__).resolve().parent / "large-requirements.txt"
@@ -110,17 +114,41 @@ def unique_bytes(report: Path) -> tuple[int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("warmup", "loop"), help="run one contender only")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds, the loop first in odd ones, the warmup in even ones"
+    )
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     workdir = Path(tempfile.mkdtemp(prefix="devpi-warmup-large-bench-"))
     pip = make_pip(workdir / "loop-venv")
-    warmed = bench_warmup(workdir, pip) if args.only != "loop" else None
-    looped = bench_loop(workdir, pip) if args.only != "warmup" else None
-    if warmed and looped:
-        say(
-            f"ratio loop (extrapolated) / warmup: cold {looped[0] / warmed[0]:.1f}x, again {looped[1] / warmed[1]:.1f}x"
-        )
+    rounds: list[dict[str, tuple[float, float]]] = []
+    for n in range(1, args.repeat + 1):
+        where = workdir / f"round-{n}" if args.repeat > 1 else workdir
+        order = ("loop", "warmup") if n % 2 else ("warmup", "loop")
+        contenders = {"loop": bench_loop, "warmup": bench_warmup}
+        rounds.append({name: contenders[name](where, pip) for name in order if args.only in (None, name)})
+        if len(rounds[-1]) == 2:
+            (loop_cold, loop_again), (cold, again) = rounds[-1]["loop"], rounds[-1]["warmup"]
+            say(
+                f"ratio loop (extrapolated) / warmup: cold {loop_cold / cold:.1f}x, again {loop_again / again:.1f}x"
+            )
+    if len(rounds) > 1:
+        summarize(rounds)
     say(f"logs and reports: {workdir}")
     return 0
+
+
+def summarize(rounds: list[dict[str, tuple[float, float]]]) -> None:
+    """Each contender's wall seconds, and the ratios, as min / median / max over the rounds."""
+    say(f"min / median / max over {len(rounds)} rounds:")
+    for name in rounds[0]:
+        cold, again = [r[name][0] for r in rounds], [r[name][1] for r in rounds]
+        say(f"  {name}: cold {spread(cold, '.0f')} s, again {spread(again, '.1f')} s")
+    if len(rounds[0]) == 2:
+        cold = [r["loop"][0] / r["warmup"][0] for r in rounds]
+        again = [r["loop"][1] / r["warmup"][1] for r in rounds]
+        say(f"  ratio loop / warmup: cold {spread(cold, '.1f')}x, again {spread(again, '.1f')}x")
 
 
 def bench_warmup(workdir: Path, pip: Path) -> tuple[float, float]:
