@@ -148,10 +148,17 @@ def test_a_rerun_reuses_pip_answers_until_the_index_changes(
         [dict(f, cached_before=True, fetched=False) for f in t["files"]] for t in first["targets"]
     ]
 
-    upstream.add(make_wheel(tmp_path / "new", "pure-a", "3.0"))  # a new release: pip must decide again
+    # a new release, with a local version as the PyTorch index has them (its upstream link
+    # quotes "+" as %2B; devpi lists it unquoted): pip must decide again
+    upstream.add(make_wheel(tmp_path / "new", "pure-a", "3.0+cpu"))
     third = warm("third")
     assert {t["resolved_by"] for t in third["targets"]} == {"pip"}
-    assert all("pure_a-3.0-py3-none-any.whl" in {f["name"] for f in t["files"]} for t in third["targets"])
+    new = "pure_a-3.0+cpu-py3-none-any.whl"
+    assert all(new in {f["name"] for f in t["files"]} for t in third["targets"])
+    assert all(f["sha256"] for t in third["targets"] for f in t["files"])  # checked against the index
+    fourth = warm("fourth")
+    assert {t["resolved_by"] for t in fourth["targets"]} == {"memo"}
+    assert all(f["cached_before"] and not f["fetched"] for t in fourth["targets"] for f in t["files"])
 
 
 def test_downloads_run_wider_than_jobs(devpi: DevpiScene, upstream: Upstream) -> None:

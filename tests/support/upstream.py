@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from ._distwriter import normalize
 
@@ -374,7 +374,9 @@ class _Handler(BaseHTTPRequestHandler):
             rp = ""
             if d.requires_python:
                 rp = f' data-requires-python="{html.escape(d.requires_python, quote=True)}"'
-            links.append(f'<a href="../../files/{d.filename}#sha256={d.sha256}"{rp}>{d.filename}</a><br/>\n')
+            links.append(
+                f'<a href="../../files/{quote(d.filename)}#sha256={d.sha256}"{rp}>{d.filename}</a><br/>\n'
+            )
         page = (
             f"<!DOCTYPE html>\n<html><head><title>Links for {name}</title></head>"
             f"<body><h1>Links for {name}</h1>\n{''.join(links)}</body></html>\n"
