@@ -127,6 +127,7 @@ class Gateway:
         refuse_builds: bool = False,
         pip_checks_hashes: bool = False,
         pip_may_refuse_wheels: bool = False,
+        reachable: frozenset[Tag] | None = None,
         watch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.access = access
@@ -138,6 +139,10 @@ class Gateway:
         self._link_hashes = pip_checks_hashes
         # then pip may take the sdist of a release that has a wheel for the target (see _Page)
         self.keep_shadowed_sdists = pip_checks_hashes or pip_may_refuse_wheels
+        # the wheel tags some pip run of this run may accept (every target's, and this machine's
+        # for a metadata build here; None: any): a wheel with none of them is on no page (see
+        # _rewrite)
+        self._reachable = reachable
         self.refuse_builds = refuse_builds
         self.refused: dict[str, str] = {}  # sdist URL -> why pip may not build it here
         self.errors: list[str] = []  # HTTP failures from devpi worth telling the user
@@ -317,12 +322,14 @@ class Gateway:
     ) -> tuple[dict[frozenset[Tag], array[int]], array[int]]:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
         advertising metadata for every file (noting the files devpi itself offers PEP 658
-        metadata for); learn each file's sha256. Returns the wheel and sdist links (see
-        ``_Page``)."""
+        metadata for), and without the wheels no pip run of this run can take (on big pages most
+        links; one per release stays listed); learn each file's sha256. Returns the wheel and
+        sdist links (see ``_Page``)."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
         releases: dict[tuple[str, str], int] = {}
         listed: list[Listed] = []
+        unreachable: set[tuple[str, str] | str] = set()  # releases listed with a wheel no pip run takes
         wheels: dict[frozenset[Tag], array[int]] = {}
         sdists = array("i")
         at = length = 0
@@ -332,9 +339,17 @@ class Gateway:
             element = (opening + (link.group(2) or "")).encode()
             if file and link.group(2):  # a whole link to a file: it can be left out
                 filename = file.filename  # as pip reads it from the URL
+                tags = _wheel_tags(filename)
+                if tags and self._reachable is not None and tags.isdisjoint(self._reachable):
+                    # on no page; listed once per release: an sdist's metadata may be read from it
+                    key = release_of(filename) or filename
+                    if key not in unreachable:
+                        unreachable.add(key)
+                        listed.append(file)
+                    at = link.end()
+                    continue
                 offers = _release(link.group(1), filename, project)
                 release = -1 if offers is None else releases.setdefault(offers, len(releases))
-                tags = _wheel_tags(filename)
                 if tags:
                     wheels.setdefault(tags, array("i")).extend((length, length + len(element), release))
                 elif release >= 0 and not filename.endswith(".whl"):

@@ -7,6 +7,7 @@ targets is fetched once. Each target is reported as soon as its last file is set
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import tempfile
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import requests
+from packaging.tags import sys_tags
 
 from . import __version__
 from ._malloc import limit_arenas
@@ -173,6 +175,7 @@ def _run(
                 refuse_builds=options.refuse_builds,
                 pip_checks_hashes=any(line.hashes for line in inputs.requirements + inputs.constraints),
                 pip_may_refuse_wheels=any(option == "--no-binary" for option, _ in inputs.formats),
+                reachable=frozenset(itertools.chain(sys_tags(), *(target.tags for target in targets))),
                 watch=progress.doing,
             ) as gateway,
             ThreadPoolExecutor(options.downloads, thread_name_prefix="fetch") as fetch_pool,

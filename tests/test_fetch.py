@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import pytest
 import requests
+from packaging.tags import sys_tags
 
 from devpi_client_warmup.gateway import Gateway, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
 from devpi_client_warmup.index.downloads import Downloads
 from devpi_client_warmup.index.files import Files
-from devpi_client_warmup.index.sdist import SdistFacts
+from devpi_client_warmup.index.sdist import MetadataSource, SdistFacts
 from devpi_client_warmup.matrix import Platform, Python, Target
 from tests.support.authproxy import LockedScene
 from tests.support.devpi import DevpiScene, clean_env
@@ -215,6 +219,23 @@ def test_with_devpi_core_metadata_resolution_waits_for_no_wheel_body(
     assert big in names and all(upstream.file_gets(name) == 1 for name in names)
 
 
+@contextmanager
+def open_gateway(
+    devpi: DevpiScene, workdir: Path, cache: Cache | None = None, **options: Any
+) -> Iterator[Gateway]:
+    """The run's gateway in front of the test's devpi index, as the pipeline wires it."""
+    access = IndexAccess(
+        root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
+    )
+    workdir.mkdir(exist_ok=True)
+    files = Files(access.http, cache or Cache(None))
+    downloads = Downloads(access, files, workdir / "spool")
+    with Gateway(
+        access, files, downloads, SdistFacts(files, downloads), workdir, check=False, **options
+    ) as gateway:
+        yield gateway
+
+
 def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_path: Path) -> None:
     """The gateway's pages for a target's pip leave out the wheels of other platforms (pip skips
     them, and on big pages most links are such wheels) and the sdists of releases that have a
@@ -222,9 +243,6 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
     sdists, pure wheels and the target's own wheels stay. Where pip may refuse wheels
     (``--no-binary``) it gets those sdists too; a pip run for this machine (a metadata build
     here) sees the whole page."""
-    access = IndexAccess(
-        root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
-    )
     windows = Target(Python.parse("3.12"), Platform.parse("win_amd64"))
     linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
     old_linux = Target(Python.parse("3.12"), Platform.parse("manylinux2014_x86_64"))
@@ -238,13 +256,7 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
         return sorted(re.findall(r">([^<]+)</a>", page.text))
 
     for refuse, workdir in ((False, tmp_path / "plain"), (True, tmp_path / "no-binary")):
-        workdir.mkdir()
-        files = Files(access.http, Cache(None))
-        downloads = Downloads(access, files, workdir / "spool")
-        sdists = SdistFacts(files, downloads)
-        with Gateway(
-            access, files, downloads, sdists, workdir, check=False, pip_may_refuse_wheels=refuse
-        ) as gateway:
+        with open_gateway(devpi, workdir, pip_may_refuse_wheels=refuse) as gateway:
             for_windows, for_linux = gateway.index_url_for("w", windows), gateway.index_url_for("l", linux)
             for_old_linux = gateway.index_url_for("o", old_linux)
             for_this_machine = for_windows.replace("/~w/", "/~build-here/")
@@ -273,6 +285,39 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
                 *(["ladder_pkg-2.0.tar.gz"] if refuse else []),
             ]
             assert len(links(for_this_machine, "ladder-pkg")) == 3
+
+
+def test_a_wheel_no_target_takes_is_on_no_page_and_still_tells_its_sdists_metadata(
+    devpi: DevpiScene, tmp_path: Path
+) -> None:
+    """The gateway of a run knows every tag its pip runs may accept (the targets' and this
+    machine's): a wheel with none of them is on no page, not even a metadata build's, and only
+    one such wheel per release stays listed. That one still tells the dependencies of its
+    release's sdist (wheel-sibling's Windows wheel, for a Linux-only run): nothing is built."""
+    linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
+    reachable = frozenset([*sys_tags(), *linux.tags])
+    with open_gateway(devpi, tmp_path, Cache(tmp_path / "cache"), reachable=reachable) as gateway:
+        files, sdists = gateway.files, gateway.sdists
+        for_linux = gateway.index_url_for("l", linux)
+        for_this_machine = for_linux.replace("/~l/", "/~build-here/")
+        auth = ("warmup", gateway.netrc().split()[-1])
+        for index_url in (for_linux, for_this_machine):
+            page = requests.get(f"{index_url}natpkg/", auth=auth, timeout=60)
+            assert re.findall(r">([^<]+)</a>", page.text) == [
+                "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+            ]
+        listed = [url.rsplit("/", 1)[-1] for url in files.listing.release_files("natpkg", "1.0")]
+        assert len(listed) == 2  # the one the target takes, and one no pip run takes
+        assert "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" in listed
+
+        page = requests.get(f"{for_linux}wheel-sibling/", auth=auth, timeout=60)
+        assert re.findall(r">([^<]+)</a>", page.text) == ["wheel_sibling-1.0.tar.gz"]
+        [sdist] = [u for u in files.listing.release_files("wheel-sibling", "1.0") if u.endswith(".tar.gz")]
+        gateway.builder = None  # a build would refuse the sdist (NoMetadata)
+        metadata = gateway.metadata(sdist, "l").decode()
+        assert "Requires-Dist: pure-b" in metadata
+        assert gateway.refused == {}
+        assert sdists.metadata_source(sdist) is MetadataSource.WHEEL
 
 
 @pytest.mark.parametrize(
@@ -311,18 +356,9 @@ def test_pip_sees_link_hashes_only_when_it_checks_pinned_ones(devpi: DevpiScene,
     """pip keeps each link's ``#sha256=`` (38 of its 191 MB for a 300-requirement target) and
     needs it only to choose among the files a ``--hash`` pins; the gateway checks every file
     it serves itself."""
-    access = IndexAccess(
-        root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
-    )
     linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
     for checks, workdir in ((False, tmp_path / "plain"), (True, tmp_path / "hashes")):
-        workdir.mkdir()
-        files = Files(access.http, Cache(None))
-        downloads = Downloads(access, files, workdir / "spool")
-        sdists = SdistFacts(files, downloads)
-        with Gateway(
-            access, files, downloads, sdists, workdir, check=False, pip_checks_hashes=checks
-        ) as gateway:
+        with open_gateway(devpi, workdir, pip_checks_hashes=checks) as gateway:
             index_url = gateway.index_url_for("l", linux)
             auth = ("warmup", gateway.netrc().split()[-1])
             page = requests.get(f"{index_url}natpkg/", auth=auth, timeout=60)
