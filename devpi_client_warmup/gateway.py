@@ -62,6 +62,7 @@ from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
+_METADATA_ATTR_RE = re.compile(r"""(data-(?:core|dist-info)-metadata)\s*=\s*(["'])[^"']*\2""", re.IGNORECASE)
 _REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 _BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
@@ -385,7 +386,9 @@ class Gateway:
             relative = posixpath.relpath(kept[len(self.origin) :], page_dir)
             tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
         devpi_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag  # PEP 658
-        if not devpi_metadata:
+        if devpi_metadata:  # without devpi's hash of it, if any: what pip gets is shorter (see _lean)
+            tag = _METADATA_ATTR_RE.sub(r'\1="true"', tag)
+        else:
             tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
         sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
         return tag, Listed(file_url, sha256, devpi_metadata)
@@ -647,6 +650,22 @@ def _split_tag(path: str) -> tuple[str, str]:
     return "", path
 
 
+def _lean(metadata: bytes) -> bytes:
+    """Core metadata as pip gets it: without the description (the body, or a Description
+    field), which pip does not read but keeps for every candidate it looks at (a resolution
+    of hundreds of projects: megabytes). Every other field stays as it is."""
+    kept: list[bytes] = []
+    dropping = False
+    for line in metadata.splitlines(keepends=True):
+        if line in (b"\n", b"\r\n"):  # the end of the fields (a line of blanks continues one)
+            break
+        if line[:1] not in (b" ", b"\t"):  # a field, not the continuation of one
+            dropping = line[:12].lower() == b"description:"
+        if not dropping:
+            kept.append(line)
+    return b"".join(kept)
+
+
 def _wheel_metadata(wheel: Path) -> bytes:
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if re.match(r"^[^/]+\.dist-info/METADATA$", n)]
@@ -672,7 +691,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             gateway.asked(tag, path)
             try:
                 if "/+f/" in path and path.endswith(".metadata"):
-                    self._reply(200, gateway.metadata(devpi_url[: -len(".metadata")], tag))
+                    self._reply(200, _lean(gateway.metadata(devpi_url[: -len(".metadata")], tag)))
                 elif "/+f/" in path:
                     self._send_file(gateway.spooled(devpi_url, tag))
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import json
 import re
@@ -15,7 +16,7 @@ import pytest
 import requests
 from packaging.tags import sys_tags
 
-from devpi_client_warmup.gateway import Gateway, _release
+from devpi_client_warmup.gateway import Gateway, _lean, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
 from devpi_client_warmup.index.downloads import Downloads
@@ -370,3 +371,50 @@ def test_pip_sees_link_hashes_only_when_it_checks_pinned_ones(devpi: DevpiScene,
             sha256 = gateway.announced_sha256(url)
             assert sha256 == hashlib.sha256(requests.get(url, timeout=60).content).hexdigest()
             assert fragment == (f"sha256={sha256}" if checks else "")
+
+
+def test_pip_gets_core_metadata_without_the_description(devpi: DevpiScene, tmp_path: Path) -> None:
+    """pip keeps the core metadata of every candidate it looks at and never reads the
+    description (a project's README, often tens of KB): the gateway serves every other field
+    as the wheel has it."""
+    linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
+    with open_gateway(devpi, tmp_path) as gateway:
+        index_url = gateway.index_url_for("l", linux)
+        auth = ("warmup", gateway.netrc().split()[-1])
+        page = requests.get(f"{index_url}pure-a/", auth=auth, timeout=60)
+        links = dict(re.findall(r'<a href="([^"#]+)[^>]*>([^<]+)</a>', page.text))
+        wheel = next(href for href, name in links.items() if name == "pure_a-2.0-py3-none-any.whl")
+        served = requests.get(urljoin(page.url, wheel) + ".metadata", auth=auth, timeout=60)
+        assert served.status_code == 200, served.text
+        whole = gateway.metadata(gateway.devpi_url(urljoin(page.url, wheel)))
+    assert b"\n\npure-a 2.0: a test distribution." in whole  # the wheel's own, with its body
+    assert served.text == (
+        "Metadata-Version: 2.1\nName: pure-a\nVersion: 2.0\n"
+        "License: Copyright (c) the warmup tests\n        \n        All rights reserved.\n"
+        "Requires-Dist: pure-b>=1\nDescription-Content-Type: text/plain\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "lean"),
+    [
+        (b"Name: x\nVersion: 1\n\n# x\n\nlong\n", b"Name: x\nVersion: 1\n"),
+        (b"Name: x\r\nVersion: 1\r\n\r\nbody\r\n", b"Name: x\r\nVersion: 1\r\n"),
+        (  # an old Description field, with its continuation lines; its content type stays
+            b"Name: x\nDescription: one\n        two\n        |three\n"
+            + b"Description-Content-Type: text/x-rst\nRequires-Dist: y\n",
+            b"Name: x\nDescription-Content-Type: text/x-rst\nRequires-Dist: y\n",
+        ),
+        (b"Name: x\nSummary: a\n  b\n", b"Name: x\nSummary: a\n  b\n"),  # other continuations stay
+        (  # a line of blanks continues a field (pythran's License): the fields go on after it
+            b"Name: x\nLicense: a\n        \n        b\nRequires-Dist: y\n\nbody\n",
+            b"Name: x\nLicense: a\n        \n        b\nRequires-Dist: y\n",
+        ),
+    ],
+)
+def test_lean_metadata_keeps_every_field_but_the_description(metadata: bytes, lean: bytes) -> None:
+    assert _lean(metadata) == lean
+    # as the email parser that reads core metadata sees them: the same fields, and no body
+    original, served = (email.parser.BytesParser().parsebytes(data) for data in (metadata, lean))
+    assert served.items() == [item for item in original.items() if item[0].lower() != "description"]
+    assert not served.get_payload()

@@ -57,10 +57,13 @@ def metadata_text(
 ) -> str:
     """Core metadata 2.1 (METADATA / PKG-INFO) for a test dist."""
     lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    # as setuptools writes a license text: a line of blanks continues the field
+    lines += ["License: Copyright (c) the warmup tests", "        ", "        All rights reserved."]
     lines += [f"Requires-Dist: {req}" for req in requires_dist]
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
-    return "\n".join(lines) + "\n\n"
+    lines.append("Description-Content-Type: text/plain")
+    return "\n".join(lines) + f"\n\n{name} {version}: a test distribution.\n"
 
 
 def wheel_text(tag: str) -> str:
