@@ -283,3 +283,39 @@ def test_a_uv_lock_lattice_is_walked_in_linear_time(tmp_path: Path, monkeypatch:
     reachable = lock.graph.reachable(target.marker_environment)
     assert len(lock.packages) == len(reachable) == layers * width
     assert len(evaluated) == (layers - 1) * width * width  # every edge once
+
+
+def test_a_lock_names_a_file_as_the_index_does_when_its_url_quotes_it(tmp_path: Path) -> None:
+    """A lock of the PyTorch index's wheels gives URLs like ``torch-2.1.0%2Bcpu-...``; devpi
+    lists them unquoted (``+``): the lock's hash is keyed by that name, so it is checked."""
+    sha = "ab" * 32
+    uv = tmp_path / "uv.lock"
+    uv.write_text(f"""\
+version = 1
+requires-python = ">=3.9"
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = {{ virtual = "." }}
+dependencies = [{{ name = "torch" }}]
+
+[[package]]
+name = "torch"
+version = "2.1.0+cpu"
+source = {{ registry = "https://download.pytorch.example/whl/cpu" }}
+wheels = [{{ url = "https://download.pytorch.example/whl/cpu/torch-2.1.0%2Bcpu-cp312-cp312-linux_x86_64.whl", hash = "sha256:{sha}" }}]
+""")
+    pylock = tmp_path / "pylock.toml"
+    pylock.write_text(f"""\
+lock-version = "1.0"
+created-by = "tests"
+
+[[packages]]
+name = "torch"
+version = "2.1.0+cpu"
+wheels = [{{ url = "https://download.pytorch.example/whl/cpu/torch-2.1.0%2Bcpu-cp312-cp312-linux_x86_64.whl", hashes = {{ sha256 = "{sha}" }} }}]
+""")
+    for path in (uv, pylock):
+        [torch] = load(path).packages
+        assert torch.hashes == {"torch-2.1.0+cpu-cp312-cp312-linux_x86_64.whl": sha}, path.name

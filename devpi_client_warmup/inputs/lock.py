@@ -10,6 +10,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.pylock import (
@@ -157,7 +158,7 @@ def _pylock(path: str, document: dict[str, Any]) -> Lock:
             *([package.sdist] if package.sdist else []),
         ]
         hashes = {
-            file.name or (file.url or file.path or "").rsplit("/", 1)[-1]: file.hashes["sha256"]
+            file.name or _filename(file.url or file.path or ""): file.hashes["sha256"]
             for file in files
             if "sha256" in file.hashes
         }
@@ -199,7 +200,13 @@ def _uv_lock(path: str, document: dict[str, Any]) -> Lock:
 def _uv_hashes(package: dict[str, Any]) -> dict[str, str]:
     files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
     return {
-        f["url"].rsplit("/", 1)[-1]: f["hash"].split(":", 1)[1]
+        _filename(f["url"]): f["hash"].split(":", 1)[1]
         for f in files
         if "url" in f and str(f.get("hash", "")).startswith("sha256:")
     }
+
+
+def _filename(url: str) -> str:
+    """A file's name as its URL gives it, unquoted (``torch-2.1.0%2Bcpu-...`` is ``torch-2.1.0+cpu-...``),
+    as the index pages name the files the lock's hashes are checked against."""
+    return unquote(url.rsplit("/", 1)[-1])
