@@ -62,7 +62,9 @@ from .matrix import Target
 
 _LINK_RE = re.compile(r"(<a\s[^>]*>)([^<]*</a>)?", re.IGNORECASE)  # a link's opening tag, its text and end
 _HREF_RE = re.compile(r"""href=(["'])(.*?)\1""", re.IGNORECASE)
-_METADATA_ATTR_RE = re.compile(r"""(data-(?:core|dist-info)-metadata)\s*=\s*(["'])[^"']*\2""", re.IGNORECASE)
+_METADATA_ATTR_RE = re.compile(
+    r"""(data-(?:core|dist-info)-metadata)\s*=\s*(?:(["'])[^"']*\2|[^\s>]+)""", re.IGNORECASE
+)
 _REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 _BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
@@ -330,7 +332,7 @@ class Gateway:
         project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
         releases: dict[tuple[str, str], int] = {}
         listed: list[Listed] = []
-        unreachable: set[tuple[str, str] | str] = set()  # releases listed with a wheel no pip run takes
+        unreachable: set[tuple[str, bool]] = set()  # (release, pure) listed with a wheel no pip run takes
         wheels: dict[frozenset[Tag], array[int]] = {}
         sdists = array("i")
         at = length = 0
@@ -342,8 +344,9 @@ class Gateway:
                 filename = file.filename  # as pip reads it from the URL
                 tags = _wheel_tags(filename)
                 if tags and self._reachable is not None and tags.isdisjoint(self._reachable):
-                    # on no page; listed once per release: an sdist's metadata may be read from it
-                    key = release_of(filename) or filename
+                    # on no page; listed once per release, a pure and a compiled one: an sdist's
+                    # metadata may be read from it (pure first), and tell a compiled project
+                    key = (filename.rsplit("-", 3)[0], all(t.platform == "any" for t in tags))
                     if key not in unreachable:
                         unreachable.add(key)
                         listed.append(file)
@@ -386,12 +389,8 @@ class Gateway:
             relative = posixpath.relpath(kept[len(self.origin) :], page_dir)
             tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
         devpi_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag  # PEP 658
-        if devpi_metadata:  # without devpi's hash of it, if any: what pip gets is shorter (see _lean)
-            tag = _METADATA_ATTR_RE.sub(r'\1="true"', tag)
-        else:
-            tag = tag[:-1] + ' data-core-metadata="true">'  # see metadata(): sdists too
         sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
-        return tag, Listed(file_url, sha256, devpi_metadata)
+        return _announce_metadata(tag), Listed(file_url, sha256, devpi_metadata)
 
     def metadata(self, file_url: str, tag: str = "") -> bytes:
         """Core metadata for the pip run ``tag``: from the cache, else read from the file (see
@@ -581,6 +580,17 @@ def _release(opening: str, filename: str, project: str) -> tuple[str, str] | Non
     if requires_python is None and "data-requires-python" in attributes:
         return None
     return release[1], requires_python.group(2) if requires_python else ""
+
+
+def _announce_metadata(opening: str) -> str:
+    """A link's opening tag announcing PEP 658 metadata without a hash: the gateway serves it
+    for every file (see metadata(): sdists too), and shorter than devpi's (see _lean)."""
+    found = opening.count("data-core-metadata") + opening.count("data-dist-info-metadata")
+    if not found:
+        return opening[:-1] + ' data-core-metadata="true">'
+    if opening.count('-metadata="true"') == found:  # devpi-server 6 announces no hash
+        return opening
+    return _METADATA_ATTR_RE.sub(r'\1="true"', opening)
 
 
 @functools.lru_cache(maxsize=4096)  # a release's wheels differ only in their tags

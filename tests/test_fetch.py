@@ -14,9 +14,8 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
-from packaging.tags import sys_tags
 
-from devpi_client_warmup.gateway import Gateway, _lean, _release
+from devpi_client_warmup.gateway import Gateway, _announce_metadata, _lean, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
 from devpi_client_warmup.index.downloads import Downloads
@@ -243,7 +242,8 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
     wheel for the target (pip takes one file per release, and ranks the wheel first); other
     sdists, pure wheels and the target's own wheels stay. Where pip may refuse wheels
     (``--no-binary``) it gets those sdists too; a pip run for this machine (a metadata build
-    here) sees the whole page."""
+    here) sees every link of the page (here no wheel is left out for the whole run, see the
+    next test)."""
     windows = Target(Python.parse("3.12"), Platform.parse("win_amd64"))
     linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
     old_linux = Target(Python.parse("3.12"), Platform.parse("manylinux2014_x86_64"))
@@ -293,10 +293,11 @@ def test_a_wheel_no_target_takes_is_on_no_page_and_still_tells_its_sdists_metada
 ) -> None:
     """The gateway of a run knows every tag its pip runs may accept (the targets' and this
     machine's): a wheel with none of them is on no page, not even a metadata build's, and only
-    one such wheel per release stays listed. That one still tells the dependencies of its
+    one such wheel per release stays listed (a pure one and a compiled one). That one still tells the dependencies of its
     release's sdist (wheel-sibling's Windows wheel, for a Linux-only run): nothing is built."""
     linux = Target(Python.parse("3.12"), Platform.parse(LINUX))
-    reachable = frozenset([*sys_tags(), *linux.tags])
+    this_machine = Target(Python.parse("3.11"), Platform.parse(LINUX))  # as the pipeline adds sys_tags()
+    reachable = frozenset([*this_machine.tags, *linux.tags])
     with open_gateway(devpi, tmp_path, Cache(tmp_path / "cache"), reachable=reachable) as gateway:
         files, sdists = gateway.files, gateway.sdists
         for_linux = gateway.index_url_for("l", linux)
@@ -308,7 +309,7 @@ def test_a_wheel_no_target_takes_is_on_no_page_and_still_tells_its_sdists_metada
                 "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
             ]
         listed = [url.rsplit("/", 1)[-1] for url in files.listing.release_files("natpkg", "1.0")]
-        assert len(listed) == 2  # the one the target takes, and one no pip run takes
+        assert len(listed) == 2  # the one the target takes, and one of the three no pip run takes
         assert "natpkg-1.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" in listed
 
         page = requests.get(f"{for_linux}wheel-sibling/", auth=auth, timeout=60)
@@ -418,3 +419,19 @@ def test_lean_metadata_keeps_every_field_but_the_description(metadata: bytes, le
     original, served = (email.parser.BytesParser().parsebytes(data) for data in (metadata, lean))
     assert served.items() == [item for item in original.items() if item[0].lower() != "description"]
     assert not served.get_payload()
+
+
+@pytest.mark.parametrize(
+    ("opening", "announced"),
+    [
+        ('<a href="x.tar.gz">', '<a href="x.tar.gz" data-core-metadata="true">'),
+        ('<a href="x.whl" data-core-metadata="true">', '<a href="x.whl" data-core-metadata="true">'),
+        (  # devpi's hash of its own metadata would not match the shorter file pip gets
+            '<a href="x.whl" data-dist-info-metadata="sha256=ab" data-core-metadata=\'sha256=ab\'>',
+            '<a href="x.whl" data-dist-info-metadata="true" data-core-metadata="true">',
+        ),
+        ('<a href="x.whl" data-core-metadata=sha256=ab>', '<a href="x.whl" data-core-metadata="true">'),
+    ],
+)
+def test_every_link_announces_metadata_without_a_hash(opening: str, announced: str) -> None:
+    assert _announce_metadata(opening) == announced
