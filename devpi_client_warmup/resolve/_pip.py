@@ -40,7 +40,6 @@ def main() -> int:
 
     cmdoptions.check_dist_restriction = lambda options, check_target=False: None
     _build_where_metadata_is_missing()
-    _report_without_wheel_descriptions()
     return pip_main(sys.argv[1:])
 
 
@@ -59,26 +58,6 @@ def _build_where_metadata_is_missing() -> None:
             return None  # pip prepares the sdist, which builds its metadata
 
     RequirementPreparer._fetch_metadata_using_link_data_attr = fetch_or_build  # type: ignore[method-assign]
-
-
-def _report_without_wheel_descriptions() -> None:
-    """Leave the long description out of each wheel's metadata in pip's ``--report``: it is by
-    far the biggest part of a report of hundreds of packages, and only an sdist's metadata is
-    read from it (to serve next time, so kept whole). A pip without this hook reports it all."""
-    try:
-        from pip._internal.models.installation_report import InstallationReport
-
-        to_dict = InstallationReport._install_req_to_dict
-    except (ImportError, AttributeError):
-        return
-
-    def lean(ireq: Any) -> Any:
-        item = to_dict(ireq)
-        if ireq.link is not None and ireq.link.is_wheel:
-            item["metadata"].pop("description", None)
-        return item
-
-    InstallationReport._install_req_to_dict = staticmethod(lean)  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
