@@ -326,13 +326,14 @@ class Gateway:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
         advertising metadata for every file (noting the files devpi itself offers PEP 658
         metadata for), and without the wheels no pip run of this run can take (on big pages most
-        links; one per release stays listed); learn each file's sha256. Returns the wheel and
+        links; of those, a pure and a compiled one per release stay listed); learn each file's
+        sha256. Returns the wheel and
         sdist links (see ``_Page``)."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
         releases: dict[tuple[str, str], int] = {}
         listed: list[Listed] = []
-        unreachable: set[tuple[str, bool]] = set()  # (release, pure) listed with a wheel no pip run takes
+        unreachable: set[tuple[str, bool]] = set()  # (name-version, pure) of such wheels listed
         wheels: dict[frozenset[Tag], array[int]] = {}
         sdists = array("i")
         at = length = 0
