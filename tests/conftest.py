@@ -77,9 +77,10 @@ def shared_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedA
 
 @pytest.fixture
 def devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccount) -> Iterator[DevpiScene]:
-    """The shared devpi-server, online: a fresh alice/upstream mirrors ``upstream``, a fresh
-    alice/dev inherits it and is in use, alice is logged in (her indexes are removed afterwards;
-    a test may stop the server or restart it offline, and it is started online again)."""
+    """The shared devpi-server, online: a fresh mirror index of alice's (``mirror_index``, a
+    name of its own per test) mirrors ``upstream``, a fresh alice/dev inherits it and is in
+    use, alice is logged in (her indexes are removed afterwards; a test may stop the server or
+    restart it offline, and it is started online again)."""
     scene = setup_shared_scene(shared_account, tmp_path / "devpi-client", upstream.url)
     # a new mirror reads its upstream's project list in the background: let it be done
     wait_for(lambda: "/simple/" in upstream.paths(), 30, "devpi never read the upstream's project list")

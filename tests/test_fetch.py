@@ -171,10 +171,9 @@ def test_downloads_run_wider_than_jobs(devpi: DevpiScene, upstream: Upstream) ->
     same upstream) resolves without bodies and then fetches every file at once."""
     args = ("pure-a", "needs-win", "needs-old-py", "natpkg", "--python", "3.9", "--platform", "win_amd64")
     devpi.warmup(*args, check_exit=0)
-    devpi.client.create_index(
-        "alice/upstream2", "type=mirror", f"mirror_url={upstream.url}", "mirror_cache_expiry=0"
-    )
-    devpi.client.create_index("alice/dev2", "bases=alice/upstream2")
+    second = f"{devpi.mirror_index}-2"  # a name of its own, as the scene's (see setup_shared_scene)
+    devpi.client.create_index(second, "type=mirror", f"mirror_url={upstream.url}", "mirror_cache_expiry=0")
+    devpi.client.create_index("alice/dev2", f"bases={second}")
     upstream.file_delay = 1.0
     upstream.max_active = 0
     proc = devpi.warmup(*args, "--index", "alice/dev2", "--jobs", "1", "--download-jobs", "6", check_exit=0)

@@ -151,7 +151,7 @@ def test_devpi_mirror_download_cache_and_offline(
     assert devpi.client.run("use").stdout.count(devpi.index_url) >= 1
     links = devpi.links("pure-a")
     assert sorted(links) == ["pure_a-1.0-py3-none-any.whl", PURE_A_2]
-    assert all("/alice/upstream/+f/" in url for url in links.values())
+    assert all(f"/{devpi.mirror_index}/+f/" in url for url in links.values())
 
     # a mirror file not fetched yet: JSON meta without last_modified
     meta = devpi.file_meta(links[PURE_A_2])

@@ -364,6 +364,9 @@ def setup_shared_scene(account: SharedAccount, clientdir: Path, mirror_url: str)
     server = account.server
     shutil.copytree(account.clientdir, clientdir)
     scene = DevpiScene(server=server, client=DevpiClient(clientdir, server), mirror_url=mirror_url)
+    # a mirror of its own name per test: a re-created alice/upstream was seen (once, in CI) to
+    # fetch a file of the same name and sha256 from the upstream of the test before, long gone
+    scene.mirror_index = f"{scene.user}/upstream-{secrets.token_hex(4)}"
     mirror = {"type": "mirror", "mirror_url": mirror_url, "mirror_cache_expiry": 0}
     rest(server, "PUT", f"/{scene.mirror_index}", mirror, account.auth)
     dev = {"type": "stage", "bases": [scene.mirror_index], "volatile": True}
