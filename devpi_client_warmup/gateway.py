@@ -327,8 +327,7 @@ class Gateway:
         advertising metadata for every file (noting the files devpi itself offers PEP 658
         metadata for), and without the wheels no pip run of this run can take (on big pages most
         links; of those, a pure and a compiled one per release stay listed); learn each file's
-        sha256. Returns the wheel and
-        sdist links (see ``_Page``)."""
+        sha256. Returns the wheel and sdist links (see ``_Page``)."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
         releases: dict[tuple[str, str], int] = {}
@@ -602,10 +601,11 @@ def _wheel_release(stem: str) -> tuple[str, str] | None:
 
 
 def _wheel_tags(filename: str) -> frozenset[Tag]:
-    """The tags of a wheel (from its filename); empty for anything else or a malformed name."""
+    """The tags of a wheel (from its filename, unquoted as pip reads it); empty for anything
+    else or a malformed name."""
     if not filename.endswith(".whl"):
         return frozenset()
-    return _tags(unquote("-".join(filename[: -len(".whl")].split("-")[-3:])))
+    return _tags("-".join(filename[: -len(".whl")].split("-")[-3:]))
 
 
 @functools.lru_cache(maxsize=4096)  # a page lists many releases with the same few tags
