@@ -13,12 +13,12 @@ import pytest
 
 from tests.support.authproxy import AuthProxy, LockedScene, setup_locked_scene
 from tests.support.devpi import (
-    DevpiClient,
     DevpiScene,
     DevpiServer,
     SharedAccount,
     free_port,
     remove_scene,
+    remove_user,
     setup_shared_scene,
     wait_for,
 )
@@ -97,34 +97,32 @@ GATE_AUTH = ("gate", f"gate-pw-{secrets.token_hex(4)}")
 
 @contextmanager
 def _locked_scene(
-    tmp_path: Path, upstream: Upstream, basic_auth: tuple[str, str] | None
+    tmp_path: Path, upstream: Upstream, account: SharedAccount, basic_auth: tuple[str, str] | None
 ) -> Iterator[LockedScene]:
-    server = DevpiServer(tmp_path / "devpi-server", free_port())
-    server.init()
-    # unique per run (no other process on the machine has it in its argv), and with
-    # characters that URL-quoting changes
-    password = f"Al1ce pw/{secrets.token_hex(4)}@%"
-    try:
-        with AuthProxy(server.url, lockdown=True, basic_auth=basic_auth) as proxy:
-            client = DevpiClient(tmp_path / "devpi-client", server)
-            yield setup_locked_scene(server, client, upstream.url, proxy, password)
-    finally:
-        server.stop()
+    with AuthProxy(account.server.url, lockdown=True, basic_auth=basic_auth) as proxy:
+        scene = setup_locked_scene(account, tmp_path / "devpi-client", upstream.url, proxy)
+        wait_for(lambda: "/simple/" in upstream.paths(), 30, "devpi never read the upstream's project list")
+        try:
+            yield scene
+        finally:
+            remove_user(scene, account)
 
 
 @pytest.fixture
-def locked_devpi(tmp_path: Path, upstream: Upstream) -> Iterator[LockedScene]:
-    """devpi-server with devpi-lockdown, reached only through an ``AuthProxy`` (nginx +
-    auth_request): alice/upstream mirrors ``upstream``, alice is logged in, alice/dev in use."""
-    with _locked_scene(tmp_path, upstream, None) as scene:
+def locked_devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccount) -> Iterator[LockedScene]:
+    """The shared devpi-server (devpi-lockdown is installed) reached only through an
+    ``AuthProxy`` (nginx + auth_request): a user of the test's own, with a password of its
+    own, whose USER/upstream mirrors ``upstream``; logged in, USER/dev in use (the user and
+    her indexes are removed afterwards; the server is started online again)."""
+    with _locked_scene(tmp_path, upstream, shared_account, None) as scene:
         yield scene
 
 
 @pytest.fixture
-def gated_devpi(tmp_path: Path, upstream: Upstream) -> Iterator[LockedScene]:
+def gated_devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccount) -> Iterator[LockedScene]:
     """As ``locked_devpi``, and the proxy also demands HTTP Basic ``GATE_AUTH`` (nginx
     auth_basic); the client did ``devpi use http://gate:gate-pw-7x@PROXY/``."""
-    with _locked_scene(tmp_path, upstream, GATE_AUTH) as scene:
+    with _locked_scene(tmp_path, upstream, shared_account, GATE_AUTH) as scene:
         yield scene
 
 

@@ -28,13 +28,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from .devpi import DevpiClient, DevpiScene, DevpiServer, create_user_and_indexes
+from .devpi import DEFAULT_EMAIL, DevpiClient, DevpiScene, SharedAccount, rest, rest_login
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
 HOP_BY_HOP = {
@@ -293,16 +294,28 @@ def assert_lockdown_active(server_url: str) -> None:
 
 
 def setup_locked_scene(
-    server: DevpiServer, client: DevpiClient, mirror_url: str, proxy: AuthProxy, password: str
+    account: SharedAccount, clientdir: Path, mirror_url: str, proxy: AuthProxy
 ) -> LockedScene:
-    """``setup_scene`` done through ``proxy``: the client ``devpi use``\\ s the proxy (with its
-    basic auth in the URL if it has one), creates ``alice`` (with ``password``), the mirror of
-    ``mirror_url`` and ``alice/dev``, and ends logged in as alice with ``alice/dev`` in use."""
-    scene = LockedScene(server=server, client=client, mirror_url=mirror_url, password=password, proxy=proxy)
-    if not server.running:
-        server.start()
+    """On the shared server, through ``proxy``: a user of its own (with a password unique to
+    the run, with characters that URL-quoting changes, in no other process's argv), her mirror
+    of ``mirror_url`` and USER/dev over the REST API; the client runs ``devpi use`` with
+    the proxy (its basic auth in the URL if it has one) and ends logged in, USER/dev in use."""
+    server = account.server
     assert_lockdown_active(server.url)
-    client.use(proxy.url_with_auth("/") if proxy.basic_auth else proxy.url)
-    create_user_and_indexes(scene)
-    client.use(scene.proxy_index_url)
+    user, password = f"user-{secrets.token_hex(4)}", f"Al1ce pw/{secrets.token_hex(4)}@%"
+    scene = LockedScene(server, DevpiClient(clientdir, server), mirror_url, user, password, proxy=proxy)
+    rest(server, "PUT", f"/{user}", {"password": password, "email": DEFAULT_EMAIL}, account.root)
+    auth = rest_login(server, user, password)
+    mirror = {"type": "mirror", "mirror_url": mirror_url, "mirror_cache_expiry": 0}
+    rest(server, "PUT", f"/{scene.mirror_index}", mirror, auth)
+    rest(
+        server,
+        "PUT",
+        f"/{scene.dev_index}",
+        {"type": "stage", "bases": [scene.mirror_index], "volatile": True},
+        auth,
+    )
+    scene.client.use(proxy.url_with_auth("/") if proxy.basic_auth else proxy.url)
+    scene.client.login(user, password)
+    scene.client.use(scene.proxy_index_url)
     return scene

@@ -387,6 +387,15 @@ def remove_scene(scene: DevpiScene, account: SharedAccount) -> None:
         rest(server, "DELETE", f"/{account.auth[0]}/{name}", auth=account.root)
 
 
+def remove_user(scene: DevpiScene, account: SharedAccount) -> None:
+    """Remove the scene's own user and her indexes from the shared server, online again."""
+    server = scene.server
+    if not server.running or server.offline:
+        server.stop()
+        server.start()
+    rest(server, "DELETE", f"/{scene.user}", auth=account.root)
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = "") -> None:
     """Poll ``predicate`` until it is true; AssertionError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
