@@ -11,6 +11,7 @@ from functools import cache
 from importlib.metadata import metadata
 from pathlib import Path
 
+import pip
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -63,13 +64,14 @@ def _bundled_pip(python: str) -> str:
 def pip_command(venv: Path) -> list[str]:
     """argv prefix running pip for ``venv`` without installing pip into it.
 
-    The host pip (``sys.executable -m pip --python``) is used where it
-    supports the venv's Python; older Pythons (3.9 with pip >= 26) run the
-    pip wheel their own ``ensurepip`` bundles instead.
+    The host pip is used where it supports the venv's Python: the venv's
+    Python runs its ``__pip-runner__.py``, as ``pip --python`` does (without
+    the process that would start it). Older Pythons (3.9 with pip >= 26) run
+    the pip wheel their own ``ensurepip`` bundles instead.
     """
     python = str(venv_python(venv))
     if _host_pip_supports(str(venv_version(venv))):
-        return [sys.executable, "-m", "pip", "--python", python]
+        return [python, str(Path(pip.__file__).parent / "__pip-runner__.py")]
     return [python, _bundled_pip(python)]
 
 
