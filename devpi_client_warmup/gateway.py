@@ -43,6 +43,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import requests
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, parse_tag
 from packaging.utils import (
     InvalidWheelFilename,
@@ -81,38 +82,59 @@ class _Page:
     # the link's byte span in the page and the release it offers (see _release)
     wheels: dict[frozenset[Tag], array[int]] = field(default_factory=dict)
     sdists: array[int] = field(default_factory=lambda: array("i"))
+    requires_python: tuple[str, ...] = ()  # each release's, as the page says it ("": none)
 
-    def body_for(
-        self, accepted: frozenset[Tag] | None, *, keep_shadowed_sdists: bool = False
-    ) -> bytes | bytearray:
-        """The page as pip for a target with the ``accepted`` tags sees it: without the links
-        it would not take. On big pages most links are those, which pip would parse and keep
-        in memory. Left out are the wheels it cannot install and, unless
-        ``keep_shadowed_sdists``, the sdists of the releases that offer it a wheel: pip takes one
-        file per release, and a wheel it can install ranks above its release's sdist (unless
-        pip chooses by ``--hash`` or may not use wheels)."""
+    def body_for(self, sees: Sees | None, *, keep_shadowed_sdists: bool = False) -> bytes | bytearray:
+        """The page for a target's pip run (``sees``; None: as it is): without the links it would
+        not take. On big pages most links are those, which pip would parse and keep in memory.
+        Left out are the wheels it cannot install, the releases whose Requires-Python its
+        Python does not meet and, unless ``keep_shadowed_sdists``, the sdists of the releases
+        that offer it a wheel: pip takes one file per release, and a wheel it can install ranks
+        above its release's sdist (unless pip chooses by ``--hash`` or may not use wheels)."""
         assert self.path is not None
         body = self.path.read_bytes()
-        if accepted is None:
+        if sees is None:
             return body
+        unmet = frozenset(r for r, spec in enumerate(self.requires_python) if not _allows(spec, sees.python))
         dropped: list[Iterable[tuple[int, int]]] = []  # spans in page order, per kind of link
         offered: set[int] = set()  # releases with a wheel for the target
         for tags, found in self.wheels.items():
-            if tags.isdisjoint(accepted):
+            if tags.isdisjoint(sees.tags):
                 dropped.append(zip(found[0::3], found[1::3]))
             else:
+                dropped.append(_spans(found, unmet))
                 offered.update(found[2::3])
-        if not keep_shadowed_sdists:
-            sdists = self.sdists
-            dropped.append(
-                (s, e) for s, e, r in zip(sdists[0::3], sdists[1::3], sdists[2::3]) if r in offered
-            )
+        dropped.append(_spans(self.sdists, unmet if keep_shadowed_sdists else unmet | offered))
         view, kept, at = memoryview(body), bytearray(), 0
         for start, end in heapq.merge(*dropped):
             kept += view[at:start]
             at = end
         kept += view[at:]
         return kept
+
+
+def _spans(links: array[int], releases: frozenset[int] | set[int]) -> list[tuple[int, int]]:
+    """The spans of the ``links`` (see ``_Page``) that offer one of ``releases``."""
+    return [(s, e) for s, e, r in zip(links[0::3], links[1::3], links[2::3]) if r in releases]
+
+
+@dataclass(frozen=True)
+class Sees:
+    """What the pip run for a target takes from a page: wheels with its tags, files whose
+    Requires-Python its Python (``python_full_version``, as pip is told it) meets."""
+
+    tags: frozenset[Tag]
+    python: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _allows(requires_python: str, python: str) -> bool:
+    """Does ``python`` meet a link's Requires-Python (its attribute's text)? As pip reads it:
+    an empty or unreadable one is met."""
+    try:
+        return not requires_python or SpecifierSet(html.unescape(requires_python)).contains(python)
+    except InvalidSpecifier:
+        return True
 
 
 class Gateway:
@@ -161,7 +183,7 @@ class Gateway:
         self._prefetched: set[str] = set()
         self._read_by: dict[str, set[str]] = {}  # tag of a pip run -> the pages it read
         self._target_of: dict[str, Target] = {}  # tag of a pip run -> the target it resolves
-        self._accepted: dict[str, frozenset[Tag]] = {}  # tag of a pip run -> its target's wheel tags
+        self._sees: dict[str, Sees] = {}  # tag of a pip run -> what it takes from a page
         self._shared: dict[str, set[str]] = {}  # tag of a metadata build -> see _read_around
         self._watch = watch  # told (target, what its pip asks for now) on every request
         self._built: set[str] = set()  # sdists whose metadata is built here
@@ -194,10 +216,9 @@ class Gateway:
 
     def index_url_for(self, tag: str, target: Target) -> str:
         """The index's simple URL for one pip run for ``target``; ``tag`` tells its requests apart."""
-        accepted = frozenset(target.tags)
         with self._lock:
             self._target_of[tag] = target
-            self._accepted[tag] = accepted
+            self._sees[tag] = Sees(frozenset(target.tags), target.python.full_version)
         return f"{self.url}/{_TAG}{tag}{self._simple_path}"
 
     def pages_read_by(self, tag: str) -> set[str]:
@@ -312,22 +333,23 @@ class Gateway:
         del response  # its bytes (a page can take megabytes)
         handle, name = tempfile.mkstemp(dir=self._workdir, suffix=".html")
         with open(handle, "wb") as stream:
-            wheels, sdists = self._rewrite(url, text, stream)
-        return _Page(200, "text/html; charset=utf-8", Path(name), digest, wheels, sdists)
+            wheels, sdists, requires_python = self._rewrite(url, text, stream)
+        return _Page(200, "text/html; charset=utf-8", Path(name), digest, wheels, sdists, requires_python)
 
-    def accepted(self, tag: str) -> frozenset[Tag] | None:
-        """The wheel tags the target of the pip run ``tag`` accepts (None: a run for this machine)."""
+    def sees(self, tag: str) -> Sees | None:
+        """What the pip run ``tag`` takes from a page (None: a run for this machine: all)."""
         with self._lock:
-            return self._accepted.get(tag)
+            return self._sees.get(tag)
 
     def _rewrite(
         self, page_url: str, text: str, out: IO[bytes]
-    ) -> tuple[dict[frozenset[Tag], array[int]], array[int]]:
+    ) -> tuple[dict[frozenset[Tag], array[int]], array[int], tuple[str, ...]]:
         """Write the page to ``out`` with its links pointing at the gateway (relative links),
         advertising metadata for every file (noting the files devpi itself offers PEP 658
         metadata for), and without the wheels no pip run of this run can take (on big pages most
         links; of those, a pure and a compiled one per release stay listed); learn each file's
-        sha256. Returns the wheel and sdist links (see ``_Page``)."""
+        sha256. Returns the wheel and sdist links and the releases' Requires-Python (see
+        ``_Page``)."""
         page_dir = urlsplit(page_url).path.rsplit("/", 1)[0] or "/"
         project = canonicalize_name(page_dir.rsplit("/", 1)[-1])
         releases: dict[tuple[str, str], int] = {}
@@ -364,7 +386,7 @@ class Gateway:
             at = link.end()
         out.write(text[at:].encode())
         self.files.learn_page(page_dir.rsplit("/", 1)[-1], listed)
-        return wheels, sdists
+        return wheels, sdists, tuple(requires_python for _, requires_python in releases)
 
     def _rewrite_anchor(self, page_url: str, page_dir: str, tag: str) -> tuple[str, Listed | None]:
         """One link's opening tag rewritten, and its file on devpi as the link announces it
@@ -706,7 +728,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 elif "/+f/" in path:
                     self._send_file(gateway.spooled(devpi_url, tag))
                 else:
-                    self._page(gateway.page(path, read_by=tag), gateway.accepted(tag))
+                    self._page(gateway.page(path, read_by=tag), gateway.sees(tag))
             except NoMetadata:
                 self._reply(404, b"no core metadata without a build")
             except (BrokenPipeError, ConnectionResetError):
@@ -721,11 +743,11 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                         gateway.errors.append(message)
                 self._reply(502, b"devpi fetch failed")
 
-        def _page(self, page: _Page, accepted: frozenset[Tag] | None) -> None:
+        def _page(self, page: _Page, sees: Sees | None) -> None:
             if page.path is None:
                 self._reply(page.status, b"")
                 return
-            body = page.body_for(accepted, keep_shadowed_sdists=gateway.keep_shadowed_sdists)
+            body = page.body_for(sees, keep_shadowed_sdists=gateway.keep_shadowed_sdists)
             self._reply(200, body, {"Content-Type": page.content_type})
 
         def _send_file(self, path: Path) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from devpi_client_warmup.gateway import Gateway, _announce_metadata, _lean, _release
+from devpi_client_warmup.gateway import Gateway, _allows, _announce_metadata, _lean, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
 from devpi_client_warmup.index.downloads import Downloads
@@ -237,7 +237,8 @@ def open_gateway(
 
 def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_path: Path) -> None:
     """The gateway's pages for a target's pip leave out the wheels of other platforms (pip skips
-    them, and on big pages most links are such wheels) and the sdists of releases that have a
+    them, and on big pages most links are such wheels), the files whose Requires-Python the
+    target's Python does not meet (pip skips them too), and the sdists of releases that have a
     wheel for the target (pip takes one file per release, and ranks the wheel first); other
     sdists, pure wheels and the target's own wheels stay. Where pip may refuse wheels
     (``--no-binary``) it gets those sdists too; a pip run for this machine (a metadata build
@@ -285,6 +286,11 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
                 *(["ladder_pkg-2.0.tar.gz"] if refuse else []),
             ]
             assert len(links(for_this_machine, "ladder-pkg")) == 3
+            # py313plus 1.0 requires Python >=3.13: pip for 3.12 would skip it
+            for_linux_313 = gateway.index_url_for("n", Target(Python.parse("3.13"), Platform.parse(LINUX)))
+            assert links(for_linux, "py313plus") == []
+            assert links(for_linux_313, "py313plus") == ["py313plus-1.0-py3-none-any.whl"]
+            assert links(for_this_machine, "py313plus") == ["py313plus-1.0-py3-none-any.whl"]
 
 
 def test_a_wheel_no_target_takes_is_on_no_page_and_still_tells_its_sdists_metadata(
@@ -351,6 +357,27 @@ def test_a_release_is_what_pip_tells_apart(
     (pip ranks a yanked file below any other, and checks Requires-Python per file), named as
     pip's packaging reads it (pip skips a wheel whose name it cannot read)."""
     assert _release(opening, filename, "pkg") == offers
+
+
+@pytest.mark.parametrize(
+    ("requires_python", "python", "met"),
+    [
+        ("", "3.9.25", True),
+        ("&gt;=3.10", "3.9.25", False),
+        ("&gt;=3.10", "3.10.19", True),
+        (">=3.9,!=3.9.25", "3.9.25", False),
+        ("&gt;=3.9.26", "3.9.25", False),
+        ("~=3.9", "3.13.9", True),
+        ("&lt;3.13", "3.13.9", False),
+        (">=3.6.*", "3.9.25", True),  # unreadable (a wildcard with >=): pip keeps the file
+        ("&gt;= '3.5'", "3.9.25", True),  # unreadable
+    ],
+)
+def test_requires_python_is_met_as_pip_reads_it(requires_python: str, python: str, met: bool) -> None:
+    """A link's Requires-Python, its attribute text as the page has it, against the target's
+    ``python_full_version`` (what pip gets as ``--python-version``): an unreadable one is met, as
+    pip keeps such a file."""
+    assert _allows(requires_python, python) is met
 
 
 def test_pip_sees_link_hashes_only_when_it_checks_pinned_ones(devpi: DevpiScene, tmp_path: Path) -> None:
