@@ -69,6 +69,10 @@ _METADATA_ATTR_RE = re.compile(
 _REQUIRES_PYTHON_RE = re.compile(r"""data-requires-python\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 _TAG = "~"  # /~TAG/... : the pip run a page request comes from
 _BUILD = "build-"  # the tag of the pip run that builds an sdist's metadata here
+# devpi's files are under USER/INDEX/+f/, which pip quotes (%2B) and then keeps a second,
+# unquoted copy of each link's path (4 of its 116 MB for a "large" target): the gateway's pages
+# say ~f (devpi allows neither "+" nor "~" in user and index names)
+_DEVPI_FILES, _FILES = "+f", "~f"
 _PREFETCH = 8  # index pages read ahead at once (waiting on devpi, not on the CPU)
 
 
@@ -176,6 +180,7 @@ class Gateway:
         self.external: set[str] = set()  # file URLs outside devpi (mirror_use_external_urls)
         self._workdir = workdir
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(access.root_url))
+        self._root_path = urlsplit(access.root_url).path.rstrip("/") + "/"  # devpi's, under origin
         self._simple_path = access.simple_url[len(self.origin) :]  # /USER/INDEX/+simple/
         self._password = secrets.token_urlsafe(24)
         self._pages: dict[str, _Page] = {}
@@ -239,7 +244,18 @@ class Gateway:
 
     def devpi_url(self, url: str) -> str:
         """Map a gateway URL (as pip reports it) back to the devpi URL."""
-        return self.origin + _split_tag(unquote(url[len(self.url) :]))[1] if url.startswith(self.url) else url
+        return (
+            self.origin + self.request(unquote(url[len(self.url) :]))[1] if url.startswith(self.url) else url
+        )
+
+    def request(self, path: str) -> tuple[str, str]:
+        """The tag of the pip run that asks for ``path`` (unquoted), and the path on devpi."""
+        tag, path = _split_tag(path)
+        if path.startswith(self._root_path):
+            parts = path[len(self._root_path) :].split("/", 3)
+            if len(parts) == 4 and parts[2] == _FILES:  # USER/INDEX/~f/...
+                path = self._root_path + "/".join([*parts[:2], _DEVPI_FILES, parts[3]])
+        return tag, path
 
     # -- request handling --------------------------------------------------------------------
 
@@ -398,18 +414,17 @@ class Gateway:
         path, _, fragment = value.partition("#")
         if _stays_below(page_dir, path):  # the gateway's page is devpi's one level down: kept
             file_url = self.origin + posixpath.normpath(posixpath.join(page_dir, path))
-            if fragment and not self._link_hashes:
-                tag = tag[: href.start(2)] + html.escape(path) + tag[href.end(2) :]
         else:
-            absolute = urljoin(page_url, value)
-            file_url, fragment = urldefrag(absolute)
+            file_url, fragment = urldefrag(urljoin(page_url, value))
             if not file_url.startswith(self.origin + "/"):
                 self.external.add(file_url)
                 return tag, None
             # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
-            kept = absolute if self._link_hashes else file_url
-            relative = posixpath.relpath(kept[len(self.origin) :], page_dir)
-            tag = tag[: href.start(2)] + html.escape(relative) + tag[href.end(2) :]
+            path = posixpath.relpath(file_url[len(self.origin) :], page_dir)
+        for_pip = (f"{path}#{fragment}" if fragment and self._link_hashes else path).replace(
+            f"/{_DEVPI_FILES}/", f"/{_FILES}/", 1
+        )
+        tag = tag[: href.start(2)] + html.escape(for_pip) + tag[href.end(2) :]
         devpi_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag  # PEP 658
         sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None
         return _announce_metadata(tag), Listed(file_url, sha256, devpi_metadata)
@@ -719,7 +734,7 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if not gateway.authorized(self.headers.get("Authorization")):
                 self._reply(401, b"authentication required", {"WWW-Authenticate": 'Basic realm="warmup"'})
                 return
-            tag, path = _split_tag(unquote(self.path))
+            tag, path = gateway.request(unquote(self.path))
             devpi_url = gateway.origin + path
             gateway.asked(tag, path)
             try:

@@ -291,6 +291,14 @@ def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_pat
             assert links(for_linux, "py313plus") == []
             assert links(for_linux_313, "py313plus") == ["py313plus-1.0-py3-none-any.whl"]
             assert links(for_this_machine, "py313plus") == ["py313plus-1.0-py3-none-any.whl"]
+            # devpi's /+f/ is /~f/ on the pages (pip would quote "+" and keep the path twice)
+            auth = ("warmup", gateway.netrc().split()[-1])
+            page_url = f"{for_linux}pure-a/"
+            hrefs = re.findall(r'href="([^"]+)"', requests.get(page_url, auth=auth, timeout=60).text)
+            assert hrefs and all("/~f/" in href and "+" not in href for href in hrefs), hrefs
+            file_url = urljoin(page_url, hrefs[0])
+            assert gateway.devpi_url(file_url) == devpi.links("pure-a")[file_url.rsplit("/", 1)[-1]]
+            assert requests.get(file_url, auth=auth, timeout=60).content[:2] == b"PK"
 
 
 def test_a_wheel_no_target_takes_is_on_no_page_and_still_tells_its_sdists_metadata(
@@ -357,6 +365,26 @@ def test_a_release_is_what_pip_tells_apart(
     (pip ranks a yanked file below any other, and checks Requires-Python per file), named as
     pip's packaging reads it (pip skips a wheel whose name it cannot read)."""
     assert _release(opening, filename, "pkg") == offers
+
+
+def test_a_file_pip_asks_for_under_tilde_f_is_devpis_under_plus_f(tmp_path: Path) -> None:
+    """The pages say USER/INDEX/~f/ for devpi's USER/INDEX/+f/ (pip would quote the "+"): each
+    request maps back, under devpi's own path (here /pfx/), and nothing else does."""
+    origin = "http://devpi.example"
+    access = IndexAccess(f"{origin}/pfx/", f"{origin}/pfx/alice/dev", f"{origin}/pfx/alice/dev/+simple/")
+    files = Files(access.http, Cache(None))
+    downloads = Downloads(access, files, tmp_path / "spool")
+    with Gateway(access, files, downloads, SdistFacts(files, downloads), tmp_path, check=False) as gateway:
+        for asked, devpi_path in [
+            ("/~t/pfx/root/pypi/~f/ab/cd/x-1.0.tar.gz", "/pfx/root/pypi/+f/ab/cd/x-1.0.tar.gz"),
+            ("/~t/pfx/alice/dev/+f/ab/cd/x-1.0.tar.gz", "/pfx/alice/dev/+f/ab/cd/x-1.0.tar.gz"),  # a build's
+            ("/~t/pfx/alice/dev/+simple/x/", "/pfx/alice/dev/+simple/x/"),
+            ("/~t/pfx/~f/ab/cd/x", "/pfx/~f/ab/cd/x"),  # not an index's files
+            ("/~t/other/a/~f/cd/x", "/other/a/~f/cd/x"),  # not under devpi's path
+        ]:
+            assert gateway.request(asked) == ("t", devpi_path)
+        reported = f"{gateway.url}/~t/pfx/alice/dev/~f/ab/cd/x-1.0%2Bcpu.tar.gz"  # as pip reports it
+        assert gateway.devpi_url(reported) == f"{origin}/pfx/alice/dev/+f/ab/cd/x-1.0+cpu.tar.gz"
 
 
 @pytest.mark.parametrize(
