@@ -251,11 +251,17 @@ class Gateway:
     def request(self, path: str) -> tuple[str, str]:
         """The tag of the pip run that asks for ``path`` (unquoted), and the path on devpi."""
         tag, path = _split_tag(path)
-        if path.startswith(self._root_path):
-            parts = path[len(self._root_path) :].split("/", 3)
-            if len(parts) == 4 and parts[2] == _FILES:  # USER/INDEX/~f/...
-                path = self._root_path + "/".join([*parts[:2], _DEVPI_FILES, parts[3]])
+        parts = self._index_file(path, _FILES)
+        if parts:
+            path = self._root_path + "/".join([*parts[:2], _DEVPI_FILES, parts[3]])
         return tag, path
+
+    def _index_file(self, path: str, files: str) -> list[str] | None:
+        """USER, INDEX, ``files``, the rest: of a ``path`` ROOT/USER/INDEX/``files``/..."""
+        if not path.startswith(self._root_path):
+            return None
+        parts = path[len(self._root_path) :].split("/", 3)
+        return parts if len(parts) == 4 and parts[2] == files else None
 
     # -- request handling --------------------------------------------------------------------
 
@@ -421,9 +427,9 @@ class Gateway:
                 return tag, None
             # relative: a file keeps the /~TAG/ of the pip run that read the page (pages are shared)
             path = posixpath.relpath(file_url[len(self.origin) :], page_dir)
-        for_pip = (f"{path}#{fragment}" if fragment and self._link_hashes else path).replace(
-            f"/{_DEVPI_FILES}/", f"/{_FILES}/", 1
-        )
+        for_pip = f"{path}#{fragment}" if fragment and self._link_hashes else path
+        if self._index_file(file_url[len(self.origin) :], _DEVPI_FILES):  # see request()
+            for_pip = for_pip.replace(f"/{_DEVPI_FILES}/", f"/{_FILES}/", 1)
         tag = tag[: href.start(2)] + html.escape(for_pip) + tag[href.end(2) :]
         devpi_metadata = "data-core-metadata" in tag or "data-dist-info-metadata" in tag  # PEP 658
         sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else None

@@ -385,6 +385,16 @@ def test_a_file_pip_asks_for_under_tilde_f_is_devpis_under_plus_f(tmp_path: Path
             assert gateway.request(asked) == ("t", devpi_path)
         reported = f"{gateway.url}/~t/pfx/alice/dev/~f/ab/cd/x-1.0%2Bcpu.tar.gz"  # as pip reports it
         assert gateway.devpi_url(reported) == f"{origin}/pfx/alice/dev/+f/ab/cd/x-1.0+cpu.tar.gz"
+        # ... and the pages say ~f exactly where a request maps it back
+        page_url = f"{origin}/pfx/alice/dev/+simple/x/"
+        for href, for_pip in [
+            ("../../+f/ab/cd/x-1.0.tar.gz", "../../~f/ab/cd/x-1.0.tar.gz"),
+            ("../../../../root/pypi/+f/ab/cd/x-1.0.tar.gz", "../../../../root/pypi/~f/ab/cd/x-1.0.tar.gz"),
+            (f"{origin}/pfx/root/pypi/+f/ab/cd/x-1.0.tar.gz", "../../../../root/pypi/~f/ab/cd/x-1.0.tar.gz"),
+            (f"{origin}/other/u/i/+f/ab/cd/x-1.0.tar.gz", "../../../../../other/u/i/+f/ab/cd/x-1.0.tar.gz"),
+        ]:
+            opening, _ = gateway._rewrite_anchor(page_url, "/pfx/alice/dev/+simple/x", f'<a href="{href}">')
+            assert f'href="{for_pip}"' in opening, opening
 
 
 @pytest.mark.parametrize(
