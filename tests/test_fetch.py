@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from devpi_client_warmup.gateway import Gateway, _allows, _announce_metadata, _lean, _release
+from devpi_client_warmup.gateway import Gateway, Sees, _allows, _announce_metadata, _lean, _Page, _release
 from devpi_client_warmup.index.access import IndexAccess
 from devpi_client_warmup.index.cache import Cache
 from devpi_client_warmup.index.downloads import Downloads
@@ -395,6 +395,37 @@ def test_a_file_pip_asks_for_under_tilde_f_is_devpis_under_plus_f(tmp_path: Path
         ]:
             opening, _ = gateway._rewrite_anchor(page_url, "/pfx/alice/dev/+simple/x", f'<a href="{href}">')
             assert f'href="{for_pip}"' in opening, opening
+
+
+def test_a_release_whose_requires_python_the_target_does_not_meet_is_not_on_its_page(tmp_path: Path) -> None:
+    """pip skips each file whose Requires-Python its target's Python does not meet, and a
+    release is its version and Requires-Python (as pip tells them apart): an sdist whose own
+    Requires-Python is met stays, unless a wheel of its release is there for the target."""
+    origin = "http://devpi.example"
+    access = IndexAccess(f"{origin}/", f"{origin}/alice/dev", f"{origin}/alice/dev/+simple/")
+    files = Files(access.http, Cache(None))
+    downloads = Downloads(access, files, tmp_path / "spool")
+    links = [
+        ("x-2.0-py3-none-any.whl", "&gt;=3.10"), ("x-2.0.tar.gz", "&gt;=3.10"),
+        ("x-1.5-py3-none-any.whl", "&gt;=3.10"), ("x-1.5.tar.gz", None),
+        ("x-1.0-py3-none-any.whl", "&gt;=3.8"), ("x-1.0.tar.gz", "&gt;=3.8"),
+        ("x-0.9.tar.gz", "&gt;= '3.5'"),  # unreadable: pip keeps it
+    ]  # fmt: skip
+    attribute = ' data-requires-python="{}"'.format
+    text = "".join(f'<a href="../../+f/ab/cd/{n}"{attribute(rp) if rp else ""}>{n}</a>' for n, rp in links)
+    with Gateway(access, files, downloads, SdistFacts(files, downloads), tmp_path, check=False) as gateway:
+        path = tmp_path / "page.html"
+        with path.open("wb") as out:
+            found = gateway._rewrite(f"{origin}/alice/dev/+simple/x/", text, out)
+        page = _Page(200, "text/html", path, "", *found)
+        tags = frozenset(Target(Python.parse("3.12"), Platform.parse(LINUX)).tags)
+        for python, expected in [
+            ("3.9.25", ["x-1.5.tar.gz", "x-1.0-py3-none-any.whl", "x-0.9.tar.gz"]),
+            ("3.12.12", ["x-2.0-py3-none-any.whl", "x-1.5-py3-none-any.whl", "x-1.5.tar.gz",
+                         "x-1.0-py3-none-any.whl", "x-0.9.tar.gz"]),
+        ]:  # fmt: skip
+            body = page.body_for(Sees(tags, python)).decode()
+            assert re.findall(r">([^<>]+)</a>", body) == expected, python
 
 
 @pytest.mark.parametrize(
