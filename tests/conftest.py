@@ -82,12 +82,16 @@ def devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccount) -> 
     use, alice is logged in (her indexes are removed afterwards; a test may stop the server or
     restart it offline, and it is started online again)."""
     scene = setup_shared_scene(shared_account, tmp_path / "devpi-client", upstream.url)
-    # a new mirror reads its upstream's project list in the background: let it be done
-    wait_for(lambda: "/simple/" in upstream.paths(), 30, "devpi never read the upstream's project list")
+    _wait_for_project_list(upstream)
     try:
         yield scene
     finally:
         remove_scene(scene, shared_account)
+
+
+def _wait_for_project_list(upstream: Upstream) -> None:
+    """A new mirror reads its upstream's project list in the background: let it be done."""
+    wait_for(lambda: "/simple/" in upstream.paths(), 30, "devpi never read the upstream's project list")
 
 
 # the HTTP Basic credentials of the proxy in ``gated_devpi``: unique per test process, so that
@@ -101,7 +105,7 @@ def _locked_scene(
 ) -> Iterator[LockedScene]:
     with AuthProxy(account.server.url, lockdown=True, basic_auth=basic_auth) as proxy:
         scene = setup_locked_scene(account, tmp_path / "devpi-client", upstream.url, proxy)
-        wait_for(lambda: "/simple/" in upstream.paths(), 30, "devpi never read the upstream's project list")
+        _wait_for_project_list(upstream)
         try:
             yield scene
         finally:

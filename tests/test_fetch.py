@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -218,14 +218,21 @@ def test_with_devpi_core_metadata_resolution_waits_for_no_wheel_body(
     assert big in names and all(upstream.file_gets(name) == 1 for name in names)
 
 
-@contextmanager
 def open_gateway(
     devpi: DevpiScene, workdir: Path, cache: Cache | None = None, **options: Any
-) -> Iterator[Gateway]:
+) -> AbstractContextManager[Gateway]:
     """The run's gateway in front of the test's devpi index, as the pipeline wires it."""
     access = IndexAccess(
         root_url=devpi.server.url + "/", index_url=devpi.index_url, simple_url=devpi.simple_url
     )
+    return gateway_to(access, workdir, cache, **options)
+
+
+@contextmanager
+def gateway_to(
+    access: IndexAccess, workdir: Path, cache: Cache | None = None, **options: Any
+) -> Iterator[Gateway]:
+    """The run's gateway in front of the index ``access`` reaches, as the pipeline wires it."""
     workdir.mkdir(exist_ok=True)
     files = Files(access.http, cache or Cache(None))
     downloads = Downloads(access, files, workdir / "spool")
@@ -372,9 +379,7 @@ def test_a_file_pip_asks_for_under_tilde_f_is_devpis_under_plus_f(tmp_path: Path
     request maps back, under devpi's own path (here /pfx/), and nothing else does."""
     origin = "http://devpi.example"
     access = IndexAccess(f"{origin}/pfx/", f"{origin}/pfx/alice/dev", f"{origin}/pfx/alice/dev/+simple/")
-    files = Files(access.http, Cache(None))
-    downloads = Downloads(access, files, tmp_path / "spool")
-    with Gateway(access, files, downloads, SdistFacts(files, downloads), tmp_path, check=False) as gateway:
+    with gateway_to(access, tmp_path) as gateway:
         for asked, devpi_path in [
             ("/~t/pfx/root/pypi/~f/ab/cd/x-1.0.tar.gz", "/pfx/root/pypi/+f/ab/cd/x-1.0.tar.gz"),
             ("/~t/pfx/alice/dev/+f/ab/cd/x-1.0.tar.gz", "/pfx/alice/dev/+f/ab/cd/x-1.0.tar.gz"),  # a build's
@@ -403,8 +408,6 @@ def test_a_release_whose_requires_python_the_target_does_not_meet_is_not_on_its_
     Requires-Python is met stays, unless a wheel of its release is there for the target."""
     origin = "http://devpi.example"
     access = IndexAccess(f"{origin}/", f"{origin}/alice/dev", f"{origin}/alice/dev/+simple/")
-    files = Files(access.http, Cache(None))
-    downloads = Downloads(access, files, tmp_path / "spool")
     links = [
         ("x-2.0-py3-none-any.whl", "&gt;=3.10"), ("x-2.0.tar.gz", "&gt;=3.10"),
         ("x-1.5-py3-none-any.whl", "&gt;=3.10"), ("x-1.5.tar.gz", None),
@@ -413,7 +416,7 @@ def test_a_release_whose_requires_python_the_target_does_not_meet_is_not_on_its_
     ]  # fmt: skip
     attribute = ' data-requires-python="{}"'.format
     text = "".join(f'<a href="../../+f/ab/cd/{n}"{attribute(rp) if rp else ""}>{n}</a>' for n, rp in links)
-    with Gateway(access, files, downloads, SdistFacts(files, downloads), tmp_path, check=False) as gateway:
+    with gateway_to(access, tmp_path) as gateway:
         path = tmp_path / "page.html"
         with path.open("wb") as out:
             found = gateway._rewrite(f"{origin}/alice/dev/+simple/x/", text, out)

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .devpi import DEFAULT_EMAIL, DevpiClient, DevpiScene, SharedAccount, rest, rest_login
+from .devpi import DEFAULT_EMAIL, DevpiClient, DevpiScene, SharedAccount, create_indexes, rest, rest_login
 
 # headers that belong to one connection (RFC 9110 7.6.1), never forwarded
 HOP_BY_HOP = {
@@ -305,16 +305,7 @@ def setup_locked_scene(
     user, password = f"user-{secrets.token_hex(4)}", f"Al1ce pw/{secrets.token_hex(4)}@%"
     scene = LockedScene(server, DevpiClient(clientdir, server), mirror_url, user, password, proxy=proxy)
     rest(server, "PUT", f"/{user}", {"password": password, "email": DEFAULT_EMAIL}, account.root)
-    auth = rest_login(server, user, password)
-    mirror = {"type": "mirror", "mirror_url": mirror_url, "mirror_cache_expiry": 0}
-    rest(server, "PUT", f"/{scene.mirror_index}", mirror, auth)
-    rest(
-        server,
-        "PUT",
-        f"/{scene.dev_index}",
-        {"type": "stage", "bases": [scene.mirror_index], "volatile": True},
-        auth,
-    )
+    create_indexes(scene, rest_login(server, user, password))
     scene.client.use(proxy.url_with_auth("/") if proxy.basic_auth else proxy.url)
     scene.client.login(user, password)
     scene.client.use(scene.proxy_index_url)

@@ -367,20 +367,24 @@ def setup_shared_scene(account: SharedAccount, clientdir: Path, mirror_url: str)
     # a mirror of its own name per test: a re-created alice/upstream was seen (once, in CI) to
     # fetch a file of the same name and sha256 from the upstream of the test before, long gone
     scene.mirror_index = f"{scene.user}/upstream-{secrets.token_hex(4)}"
-    mirror = {"type": "mirror", "mirror_url": mirror_url, "mirror_cache_expiry": 0}
-    rest(server, "PUT", f"/{scene.mirror_index}", mirror, account.auth)
-    dev = {"type": "stage", "bases": [scene.mirror_index], "volatile": True}
-    rest(server, "PUT", f"/{scene.dev_index}", dev, account.auth)
+    create_indexes(scene, account.auth)
     return scene
+
+
+def create_indexes(scene: DevpiScene, auth: tuple[str, str]) -> None:
+    """Over the REST API, as ``auth``: the scene's mirror of ``mirror_url`` and its dev index
+    inheriting it."""
+    mirror = {"type": "mirror", "mirror_url": scene.mirror_url, "mirror_cache_expiry": 0}
+    rest(scene.server, "PUT", f"/{scene.mirror_index}", mirror, auth)
+    dev = {"type": "stage", "bases": [scene.mirror_index], "volatile": True}
+    rest(scene.server, "PUT", f"/{scene.dev_index}", dev, auth)
 
 
 def remove_scene(scene: DevpiScene, account: SharedAccount) -> None:
     """Leave the shared server as the next test expects it: online, alice without indexes
     (those a base of another go last)."""
     server = scene.server
-    if not server.running or server.offline:
-        server.stop()
-        server.start()
+    _online(server)
     indexes = rest(server, "GET", f"/{account.auth[0]}", auth=account.auth)["result"]["indexes"]
     bases = {base for config in indexes.values() for base in config.get("bases", ())}
     for name in sorted(indexes, key=lambda name: f"{account.auth[0]}/{name}" in bases):
@@ -389,11 +393,15 @@ def remove_scene(scene: DevpiScene, account: SharedAccount) -> None:
 
 def remove_user(scene: DevpiScene, account: SharedAccount) -> None:
     """Remove the scene's own user and her indexes from the shared server, online again."""
-    server = scene.server
+    _online(scene.server)
+    rest(scene.server, "DELETE", f"/{scene.user}", auth=account.root)
+
+
+def _online(server: DevpiServer) -> None:
+    """Start ``server`` online if a test stopped it or restarted it offline."""
     if not server.running or server.offline:
         server.stop()
         server.start()
-    rest(server, "DELETE", f"/{scene.user}", auth=account.root)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10, message: str = "") -> None:
