@@ -27,6 +27,7 @@ import posixpath
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -207,9 +208,12 @@ class Gateway:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._prefetcher.shutdown(wait=False, cancel_futures=True)
+        """Stop serving. After a run, first wait for what is still at work (a page read ahead):
+        it writes into the run's folder, which is removed next. After an interrupt, wait for
+        nothing: what is still at work finds that folder gone."""
+        finished = exc[0] is None
+        self._server.close(wait=finished)
+        self._prefetcher.shutdown(wait=finished, cancel_futures=True)
 
     @property
     def url(self) -> str:
@@ -683,7 +687,37 @@ def _dependencies(metadata: bytes) -> list[str]:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = True  # an interrupted run waits for no handler (see close)
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()  # each connection a handler serves
+        self._closed = threading.Condition()  # notified as a handler ends
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._closed:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self._closed:
+            self._open.discard(request)
+            self._closed.notify_all()
+
+    def close(self, wait: bool) -> None:
+        """Accept no more connections; with ``wait``, end each handler's wait for a next
+        request (a client may keep its connection open) and wait for the answers being given."""
+        self.shutdown()
+        if wait:
+            with self._closed:
+                for connection in self._open:
+                    try:
+                        connection.shutdown(socket.SHUT_RD)
+                    except OSError:
+                        pass  # closed already
+                self._closed.wait_for(lambda: not self._open)
+        self.server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A pip process that closes its connection between requests is no error; anything

@@ -9,10 +9,13 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -161,8 +164,7 @@ def _run(
     progress: Progress,
     lock: Lock | None,
 ) -> Outcome:
-    with tempfile.TemporaryDirectory(prefix="devpi-warmup-") as tmp:
-        workdir = Path(tmp)
+    with _run_folder() as workdir:
         index = _Index.open(access, workdir, options.cache)
         with (
             Gateway(
@@ -205,6 +207,21 @@ def _run(
                     fetch_pool.shutdown(wait=False, cancel_futures=True)
                     raise
         return warmup.outcome(targets)
+
+
+@contextmanager
+def _run_folder() -> Iterator[Path]:
+    """The run's own folder (netrc, spool, pages, pip's files), removed at the end. After an
+    interrupt, a thread still at work may write into it while it is removed: it is removed
+    again, and then stays gone (nothing in the run makes the folders above its own)."""
+    path = Path(tempfile.mkdtemp(prefix="devpi-warmup-"))
+    try:
+        yield path
+    finally:
+        try:
+            shutil.rmtree(path)
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -277,6 +294,7 @@ class _Warmup:
         started = time.monotonic()
         where = self.workdir / f"target-{index}"
         try:
+            where.mkdir()
             if self.lock is None:
                 return resolve_target(
                     target, self.inputs, self.pip, where, self.index.files, self.index.sdists

@@ -6,6 +6,7 @@ import email.parser
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from devpi_client_warmup.index.files import Files
 from devpi_client_warmup.index.sdist import MetadataSource, SdistFacts
 from devpi_client_warmup.matrix import Platform, Python, Target
 from tests.support.authproxy import LockedScene
-from tests.support.devpi import DevpiScene, clean_env
+from tests.support.devpi import DevpiScene, clean_env, wait_for
 from tests.support.dists import make_wheel
 from tests.support.upstream import Upstream
 
@@ -240,6 +241,26 @@ def gateway_to(
         access, files, downloads, SdistFacts(files, downloads), workdir, check=False, **options
     ) as gateway:
         yield gateway
+
+
+def test_leaving_the_gateway_waits_for_a_page_it_reads_ahead(
+    devpi: DevpiScene, upstream: Upstream, tmp_path: Path
+) -> None:
+    """A page read ahead is written into the run's folder: leaving the gateway waits for that
+    read, so the folder can then be removed whole (a run that ended while devpi was still
+    answering one failed to remove its folder)."""
+    workdir = tmp_path / "run"
+    upstream.stall_project("pure-b", 2)
+    try:
+        with open_gateway(devpi, workdir) as gateway:
+            gateway.prefetch(["pure-b"])
+            wait_for(
+                lambda: any("/pure-b/" in path for path in upstream.paths()), message="no read of pure-b"
+            )
+    finally:
+        upstream.heal("project:pure-b")
+    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("prefetch")]
+    assert len(list(workdir.glob("*.html"))) == 1  # the page, written before the gateway was left
 
 
 def test_a_targets_pip_sees_no_file_it_would_not_take(devpi: DevpiScene, tmp_path: Path) -> None:

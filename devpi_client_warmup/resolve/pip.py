@@ -110,7 +110,7 @@ class Memo(Protocol):
 
 def run_pip(target: Target, inputs: Inputs, pip: PipRun, workdir: Path, tag: str) -> Resolution:
     """Run ``pip install --dry-run --report`` for ``target`` and read the files it chose."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(exist_ok=True)  # in the run's folder; never made again once that is removed
     requirements = workdir / "requirements.txt"
     requirements.write_text("".join(line.pip_line() + "\n" for line in inputs.requirements))
     report = workdir / "report.json"
@@ -169,7 +169,7 @@ def build_metadata(pip: PipRun, workdir: Path, filename: str, sdist_url: str, in
     """An sdist's core metadata from its build backend, run here by pip (``pip install --dry-run
     --no-deps`` of the sdist, for this machine). Raises ``BuildFailed`` with pip's cause."""
     where = workdir / f"metadata-build-{hashlib.sha256(sdist_url.encode()).hexdigest()[:12]}"
-    where.mkdir(parents=True, exist_ok=True)
+    where.mkdir(exist_ok=True)
     report = where / "report.json"
     command = [
         sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
