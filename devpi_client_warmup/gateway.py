@@ -796,7 +796,8 @@ def _handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 else:
                     with gateway._lock:
                         gateway.errors.append(message)
-                self._reply(502, b"devpi fetch failed")
+                # a status pip does not retry (502 it would, 5 times): devpi was retried already
+                self._reply(504, b"devpi fetch failed")
 
         def _page(self, page: _Page, sees: Sees | None) -> None:
             if page.path is None:

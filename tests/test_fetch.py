@@ -112,6 +112,9 @@ def test_a_dropped_connection_fails_only_its_target_and_a_rerun_resumes(
     assert f"3.12-{LINUX}: ok" in proc.stdout
     assert "3.12-win_amd64: FAILED" in proc.stdout and "winonly_dep-1.0-py3-none-any.whl" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+    # the gateway's own tries (one and 3 retries), and pip does not try through it again
+    asked = [path for path in upstream.paths() if path.endswith("/winonly_dep-1.0-py3-none-any.whl")]
+    assert len(asked) == 4, asked
 
     upstream.heal("winonly_dep-1.0-py3-none-any.whl")
     proc = devpi.warmup("needs-win", "pure-a", "--python", "3.12", "--platform", f"{LINUX},win_amd64",
