@@ -127,6 +127,7 @@ class DevpiServer:
             "--argon2-parallelism", "1",
             "--argon2-time-cost", "1",
             "--enable-core-metadata",  # PEP 658 where an index provides it (mirror_provides_core_metadata)
+            "--indexer-backend", "null",  # devpi-web's search index of each new mirror: no test reads it
         ]  # fmt: skip
         if self.secretfile.is_file():  # not in a server folder made by other means
             argv += ["--secretfile", str(self.secretfile)]
