@@ -53,9 +53,29 @@ def executable(name: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the kernel's ephemeral range, for a server that is restarted on it.
+
+    A port the kernel handed out (``bind(0)``) is taken again, while its server is stopped, by
+    any other process's ``bind(0)`` or outgoing connection: a restart then fails (seen in CI).
+    Ports below the range are never handed out; one is chosen at random and tried.
+    """
+    low = max(_ephemeral_low(), 20000)  # a range from 1024 up leaves none: then share it
+    while True:
+        port = 10000 + secrets.randbelow(low - 10000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _ephemeral_low() -> int:
+    """The first port of Linux's ephemeral range (32768 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def run(
