@@ -45,7 +45,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist load`` hands out tests one by one, but ``WHOLE_MODULES`` whole and first: by
     whole modules (loadscope) one worker still ran the slowest module for half a minute after
     the others had finished. (``--dist loadgroup`` cannot do it under pytest 9: it renames
-    node ids through an attribute pytest 9 no longer reads.)"""
+    node ids through an attribute pytest 9 no longer reads, pytest-xdist#1386.)"""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
