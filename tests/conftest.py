@@ -30,6 +30,7 @@ from tests.support.venvs import PYENV_VERSIONS, create_venv
 os.environ.setdefault("PYENV_VERSION", PYENV_VERSIONS)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: one worker more than CPUs, since a test spends much of its time waiting for
     its subprocesses (devpi-server, devpi, pip) and servers."""
@@ -41,17 +42,19 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 WHOLE_MODULES = ("tests/test_targets.py", "tests/test_messages.py")
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist load`` hands out tests one by one, but ``WHOLE_MODULES`` whole and first: by
     whole modules (loadscope) one worker still ran the slowest module for half a minute after
     the others had finished. (``--dist loadgroup`` cannot do it under pytest 9: it renames
     node ids through an attribute pytest 9 no longer reads, pytest-xdist#1386.)"""
-    if config.getvalue("dist") != "load":
+    if config.getoption("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
-        """A scope per test, one per module of ``WHOLE_MODULES``; the scope of most tests first."""
+        """A scope per test, one per module of ``WHOLE_MODULES``; the scopes with the most tests
+        first (xdist's ``--loadscope-reorder``, on by default)."""
 
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]

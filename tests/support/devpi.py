@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import re
 import secrets
@@ -59,14 +60,17 @@ def free_port() -> int:
     any other process's ``bind(0)`` or outgoing connection: a restart then fails (seen in CI).
     Ports below the range are never handed out; one is chosen at random and tried.
     """
-    low = max(_ephemeral_low(), 20000)  # a range from 1024 up leaves none: then share it
+    # where the range starts below 20000, ports from 10000 up are used, some of them in it
+    low = max(_ephemeral_low(), 20000)
     while True:
         port = 10000 + secrets.randbelow(low - 10000)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    continue
+                raise
             return port
 
 
