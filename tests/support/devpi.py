@@ -56,8 +56,8 @@ def executable(name: str) -> str:
 def free_port() -> int:
     """A free port below the kernel's ephemeral range, for a server that is restarted on it.
 
-    A port the kernel handed out (``bind(0)``) is taken again, while its server is stopped, by
-    any other process's ``bind(0)`` or outgoing connection: a restart then fails (seen in CI).
+    A port the kernel handed out (``bind(0)``) can be taken, while its server is stopped, by
+    another process's ``bind(0)`` or outgoing connection: the restart then fails (seen in CI).
     Ports below the range are never handed out; one is chosen at random and tried.
     """
     # where the range starts below 20000, ports from 10000 up are used, some of them in it
