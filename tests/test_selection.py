@@ -10,6 +10,7 @@ which proves that nothing was built. Both ways of cutting devpi off are installe
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -29,12 +30,19 @@ def report_files(path: Path) -> dict[str, set[str]]:
 
 def test_wheels_first_and_no_metadata_is_built(devpi: DevpiScene, dists: Dists, tmp_path: Path) -> None:
     hooks_before = hook_log(dists)
+    probes = tmp_path / "probes"  # what pip's User-Agent runs, unless resolve._pip stops it
+    probes.mkdir()
+    for name in ("rustc", "lsb_release"):
+        (probes / name).write_text(f"#!/bin/sh\necho {name} >> {probes / 'ran'}\nexit 1\n")
+        (probes / name).chmod(0o755)
     report = tmp_path / "report.json"
     proc = devpi.warmup(
         "newer-sdist", "static-sdist", "wheel-sibling", "legacy-sdist",
         "--python", "3.11", "--platform", f"{LINUX},win_amd64", "--report", str(report), check_exit=0,
+        env=clean_env(PATH=f"{probes}{os.pathsep}{os.environ['PATH']}"),
     )  # fmt: skip
     assert hook_log(dists) == hooks_before, "a build backend ran on the warming machine"
+    assert not (probes / "ran").exists(), (probes / "ran").read_text()
     files = report_files(report)
     assert files[f"3.11-{LINUX}"] == {
         "newer_sdist-1.0-py3-none-any.whl",  # 2.0 has no wheel: the newest release with one

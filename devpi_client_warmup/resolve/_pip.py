@@ -7,8 +7,9 @@ line and every ``Requires-Dist`` is evaluated for the target. pip's refusal to c
 sdists with target options is lifted: pip on the target would pick the same sdist and
 build it there. The gateway offers PEP 658 metadata for every file; where it cannot read an
 sdist's metadata without building it, it answers 404, and pip here falls back to preparing
-that sdist (building its metadata) instead of giving up. Build subprocesses pip starts run
-unpatched, for this machine.
+that sdist (building its metadata) instead of giving up. pip's User-Agent skips its probes
+of this machine (``rustc``, ``lsb_release``). Build subprocesses pip starts run unpatched,
+for this machine.
 """
 
 from __future__ import annotations
@@ -39,8 +40,18 @@ def main() -> int:
     from pip._internal.cli.main import main as pip_main
 
     cmdoptions.check_dist_restriction = lambda options, check_target=False: None
+    _plain_user_agent()
     _build_where_metadata_is_missing()
     return pip_main(sys.argv[1:])
+
+
+def _plain_user_agent() -> None:
+    """pip's User-Agent without its probes of this machine: they run ``rustc --version``,
+    ``lsb_release`` and ``uname`` (about 0.1 s a run). Only the gateway reads it, and ignores it."""
+    import pip
+    from pip._internal.network import session
+
+    session.user_agent = lambda: f"pip/{pip.__version__}"  # type: ignore[assignment]
 
 
 def _build_where_metadata_is_missing() -> None:
