@@ -24,7 +24,7 @@ from tests.support.devpi import (
 )
 from tests.support.dists import Dists, standard_dists
 from tests.support.upstream import Upstream
-from tests.support.venvs import PYENV_VERSIONS, create_venv
+from tests.support.venvs import PYENV_VERSIONS, create_venv, unpack_bundled_pips_into
 
 # pythonX.Y resolve through pyenv shims; make every version visible.
 os.environ.setdefault("PYENV_VERSION", PYENV_VERSIONS)
@@ -154,6 +154,13 @@ def gated_devpi(tmp_path: Path, upstream: Upstream, shared_account: SharedAccoun
     auth_basic); the client did ``devpi use http://gate:gate-pw-7x@PROXY/``."""
     with _locked_scene(tmp_path, upstream, shared_account, GATE_AUTH) as scene:
         yield scene
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bundled_pips(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The pip wheels that ensurepip bundles (what drives pip in venvs of Pythons the host pip no
+    longer supports) are unpacked once per test process, here."""
+    unpack_bundled_pips_into(tmp_path_factory.mktemp("bundled-pips"))
 
 
 @pytest.fixture

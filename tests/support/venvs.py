@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from functools import cache
 from importlib.metadata import metadata
 from pathlib import Path
@@ -49,16 +50,31 @@ def _host_pip_supports(version: str) -> bool:
     return SpecifierSet(requires).contains(version)
 
 
+_UNPACKED: list[Path] = []  # the folder ``unpack_bundled_pips_into`` names
+
+
+def unpack_bundled_pips_into(folder: Path) -> None:
+    """Where the pip wheels that ``ensurepip`` bundles are unpacked (once per test process)."""
+    _UNPACKED[:] = [folder]
+
+
 @cache
-def _bundled_pip(python: str) -> str:
-    """Path inside the pip wheel that ``ensurepip`` bundles with ``python``."""
+def _bundled_pip(python: str, version: str) -> str:
+    """The pip of the wheel that ``ensurepip`` bundles with ``python``, unpacked and compiled:
+    run from the zip, as ``python pip.whl/pip``, it would compile itself on every run (1.5 s)."""
     code = (
         "import ensurepip, pathlib;"
         "print(*pathlib.Path(ensurepip.__file__).parent.joinpath('_bundled').glob('pip-*.whl'))"
     )
-    wheel = run([python, "-c", code]).stdout.strip()
-    assert wheel, f"{python} bundles no pip wheel"
-    return f"{wheel}/pip"
+    wheel = Path(run([python, "-c", code]).stdout.strip())
+    assert wheel.name, f"{python} bundles no pip wheel"
+    assert _UNPACKED, "unpack_bundled_pips_into was not called (see tests/conftest.py)"
+    folder = _UNPACKED[0] / f"{version}-{wheel.stem}"
+    if not folder.exists():
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(folder)
+        run([python, "-m", "compileall", "-q", str(folder / "pip")])
+    return str(folder / "pip")
 
 
 def pip_command(venv: Path) -> list[str]:
@@ -67,12 +83,13 @@ def pip_command(venv: Path) -> list[str]:
     The host pip is used where it supports the venv's Python: the venv's
     Python runs its ``__pip-runner__.py``, as ``pip --python`` does (without
     the process that would start it). Older Pythons (3.9 with pip >= 26) run
-    the pip wheel their own ``ensurepip`` bundles instead.
+    the pip their own ``ensurepip`` bundles instead (unpacked once).
     """
     python = str(venv_python(venv))
-    if _host_pip_supports(str(venv_version(venv))):
+    version = str(venv_version(venv))
+    if _host_pip_supports(version):
         return [python, str(Path(pip.__file__).parent / "__pip-runner__.py")]
-    return [python, _bundled_pip(python)]
+    return [python, _bundled_pip(python, version)]
 
 
 def pip_install(
