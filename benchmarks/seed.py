@@ -10,8 +10,9 @@ The project's seed write-up warms ``pandas requests pydantic fastapi`` for CPyth
 download --only-binary=:all:`` per target (newest pip, in a venv). Each contender runs against
 its own fresh devpi-server whose ``root/pypi`` mirrors the real PyPI, which carries sdists as
 well as wheels: once cold (devpi stores nothing), once more (everything stored, the contender's
-own caches kept). Printed per run: wall time, CPU seconds of the process tree, peak RSS (largest
-sum over the tree), files devpi stores afterwards, and the ratio loop/warmup; with ``--repeat N``
+own caches kept). Printed per run: wall time, CPU seconds of the process tree and of
+devpi-server meanwhile, peak RSS (largest sum over the tree), files devpi stores afterwards,
+and the ratio loop/warmup; with ``--repeat N``
 (the loop first in odd rounds, the warmup first in even ones) medians, then min / median / max.
 Network time to PyPI is part of both; the ratio is of the same run.
 """
@@ -22,17 +23,19 @@ import argparse
 import statistics
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from warmbench.commands import make_pip, run_loop, warmup_argv, warmup_env
-from warmbench.contenders import in_order
+from warmbench.contenders import in_order, with_server_cpu
 from warmbench.log import say
 from warmbench.matrix import Matrix
 from warmbench.measure import Run, measure
 from warmbench.report import mb, spread
 from warmbench.servers import pypi_client, stored
+from warmbench.support import DevpiClient
 
 REQUIREMENTS = "pandas\nrequests\npydantic\nfastapi\n"
 SEED = Matrix(("3.9", "3.10", "3.13"), ("manylinux2014_x86_64", "win_amd64", "macosx_11_0_arm64"))
@@ -50,27 +53,36 @@ def warmup(clientdir: Path, requirements: Path, cache: Path, report: Path, log: 
 
 
 def one_round(workdir: Path, index: int, pip: Path, requirements: Path) -> Round:
-    """Round ``index`` (from 1; the loop first in odd rounds): each contender on its own fresh devpi."""
+    """Round ``index`` (from 1; the loop first in odd rounds): each contender on its own fresh devpi,
+    cold and again, each run with the CPU time devpi-server spent meanwhile."""
     results = {}
     for name in in_order(index, "loop", "warmup"):
         where = workdir / name
-        log = where / "run.log"
         server, client, simple_url = pypi_client(where)
         try:
-            if name == "loop":
-                runs = [
-                    loop(pip, simple_url, requirements, where / "dest", where / "pip-cache", log)
-                    for _ in "12"
-                ]
-            else:
-                runs = [warmup(client.clientdir, requirements, where / "xdg", where / f"report-{n}.json", log)
-                        for n in "12"]  # fmt: skip
+            runs = [
+                with_server_cpu(
+                    server, partial(contend, name, n, where, pip, requirements, client, simple_url)
+                )
+                for n in "12"
+            ]
         finally:
             server.stop()
         results[name] = (runs[0], runs[1], stored(server)[0])
-        say(f"{name}: cold {runs[0].seconds:.1f} s (exit {runs[0].returncode}),"
-            f" again {runs[1].seconds:.1f} s (exit {runs[1].returncode}), devpi stores {results[name][2]} files")  # fmt: skip
+        say(f"{name}: cold {runs[0].seconds:.1f} s (exit {runs[0].returncode}, devpi-server"
+            f" {runs[0].server_cpu:.1f} s CPU), again {runs[1].seconds:.1f} s (exit {runs[1].returncode}),"
+            f" devpi stores {results[name][2]} files")  # fmt: skip
     return results
+
+
+def contend(
+    name: str, n: str, where: Path, pip: Path, requirements: Path, client: DevpiClient, simple_url: str
+) -> Run:
+    """Run ``n`` ("1" cold, "2" again) of contender ``name`` in ``where``."""
+    log = where / "run.log"
+    if name == "loop":
+        return loop(pip, simple_url, requirements, where / "dest", where / "pip-cache", log)
+    return warmup(client.clientdir, requirements, where / "xdg", where / f"report-{n}.json", log)
 
 
 def main() -> int:
@@ -84,16 +96,17 @@ def main() -> int:
     requirements.write_text(REQUIREMENTS)
     pip = make_pip(workdir / "loop-venv")
     rounds = [one_round(workdir / f"round-{n}", n + 1, pip, requirements) for n in range(args.repeat)]
-    say(f"\n{'':8} {'cold s':>8} {'cpu s':>7} {'rss MB':>7} {'again s':>8} {'cpu s':>7} {'stored':>7}")
+    say(f"\n{'':8} {'cold s':>8} {'cpu s':>7} {'devpi s':>7} {'rss MB':>7} {'again s':>8} {'cpu s':>7}"
+        f" {'stored':>7}")  # fmt: skip
     for name in ("loop", "warmup"):
         cold = statistics.median(r[name][0].seconds for r in rounds)
         again = statistics.median(r[name][1].seconds for r in rounds)
         cpu = statistics.median(r[name][0].cpu for r in rounds)
+        server_cpu = statistics.median(r[name][0].server_cpu for r in rounds)
         cpu_again = statistics.median(r[name][1].cpu for r in rounds)
         rss = max(mb(r[name][0].peaks.tree) for r in rounds)
-        say(
-            f"{name:8} {cold:8.1f} {cpu:7.1f} {rss:7.0f} {again:8.1f} {cpu_again:7.1f} {rounds[0][name][2]:7}"
-        )
+        say(f"{name:8} {cold:8.1f} {cpu:7.1f} {server_cpu:7.1f} {rss:7.0f} {again:8.1f} {cpu_again:7.1f}"
+            f" {rounds[0][name][2]:7}")  # fmt: skip
     ratios_cold = [r["loop"][0].seconds / r["warmup"][0].seconds for r in rounds]
     ratios_again = [r["loop"][1].seconds / r["warmup"][1].seconds for r in rounds]
     say(
@@ -114,6 +127,7 @@ def print_spread(rounds: list[Round], ratios_cold: list[float], ratios_again: li
         figures = (
             ("cold s", [r[name][0].seconds for r in rounds], ".1f"),
             ("cpu s", [r[name][0].cpu for r in rounds], ".1f"),
+            ("devpi-server cpu s", [r[name][0].server_cpu for r in rounds], ".1f"),
             ("rss MB", [mb(r[name][0].peaks.tree) for r in rounds], ".0f"),
             ("again s", [r[name][1].seconds for r in rounds], ".1f"),
             ("cpu s", [r[name][1].cpu for r in rounds], ".1f"),

@@ -26,7 +26,7 @@ from .log import log_tail, say
 from .matrix import BENCH
 from .measure import Run, cpu_seconds, measure
 from .servers import fresh_scene, server_pid
-from .support import DevpiScene, Upstream
+from .support import DevpiScene, DevpiServer, Upstream
 
 LOOP, WARMUP = "pip download loop", "devpi warmup"
 LOCK_LOOP, LOCK_WARMUP = "pinned pip loop", "warmup --lock"
@@ -140,13 +140,13 @@ def cold_and_again(
     try:
         upstream.clear_log()
         say(f"{name}: cold run")
-        cold = with_server_cpu(scene, lambda: contender(scene, "cold"))
+        cold = with_server_cpu(scene.server, lambda: contender(scene, "cold"))
         cold_traffic = traffic(upstream)
         say(f"{name}: cold run exit {cold.returncode} in {cold.seconds:.1f} s")
         time.sleep(1)  # let devpi commit the last file it streamed
         upstream.clear_log()
         say(f"{name}: re-run")
-        rerun = with_server_cpu(scene, lambda: contender(scene, "rerun"))
+        rerun = with_server_cpu(scene.server, lambda: contender(scene, "rerun"))
         rerun_traffic = traffic(upstream)
         say(f"{name}: re-run exit {rerun.returncode} in {rerun.seconds:.1f} s")
         result = Result(name, cold, rerun, cold_traffic, rerun_traffic)
@@ -157,9 +157,9 @@ def cold_and_again(
     return result
 
 
-def with_server_cpu(scene: DevpiScene, action: Callable[[], Run]) -> Run:
-    """``action()``, with the CPU time devpi-server spent meanwhile."""
-    pid = server_pid(scene.server)
+def with_server_cpu(server: DevpiServer, action: Callable[[], Run]) -> Run:
+    """``action()``, with the CPU time ``server`` spent meanwhile."""
+    pid = server_pid(server)
     before = cpu_seconds(pid)
     result = action()
     result.server_cpu = cpu_seconds(pid) - before
