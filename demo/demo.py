@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import requests
 
 from devpi_client_warmup.matrix import Platform, Python, Target
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the tests' devpi-server helper, as the benchmarks use it
+    sys.path.insert(0, str(REPO))
+
+from tests.support.devpi import DevpiServer, free_port
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-pw"
@@ -98,83 +102,12 @@ def check(argv: Sequence[str], timeout: float = 300) -> None:
         raise StepFailed(f"exit code {code}: {shown(argv)}")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A devpi-server process on 127.0.0.1 whose log goes to ``serverdir/devpi-server.log``."""
-
-    def __init__(self, serverdir: Path, port: int) -> None:
-        self.serverdir = serverdir
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.logfile = serverdir / "devpi-server.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self, offline: bool = False, timeout: float = 60) -> None:
-        """Start the server and wait until ``GET /+api`` answers."""
-        argv = [
-            tool("devpi-server"), "--serverdir", str(self.serverdir),
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--argon2-memory-cost", "8", "--argon2-parallelism", "1", "--argon2-time-cost", "1",
-        ]  # fmt: skip
-        if offline:
-            argv.append("--offline-mode")
-        print(f"$ {shown(argv)} >>{self.logfile} 2>&1 &", flush=True)
-        self._log = open(self.logfile, "ab")  # noqa: SIM115 (closed in stop)
-        self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env())
-        self._wait_ready(timeout)
-        print(f"devpi-server is up at {self.url} (pid {self._proc.pid})", flush=True)
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise StepFailed(f"devpi-server exited with {self._proc.returncode}\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.url}/+api", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise StepFailed(f"devpi-server not ready after {timeout:.0f} s\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        """Stop the server (terminate, then kill after 30 s); a no-op if it is not running."""
-        if self._proc is not None:
-            print(f"stopping devpi-server (pid {self._proc.pid})", flush=True)
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last ``lines`` lines of the server log."""
-        try:
-            text = self.logfile.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return "(no devpi-server log)"
-        return "\n".join(["--- devpi-server log (tail) ---", *text.splitlines()[-lines:]])
-
-
 def devpi(clientdir: Path, *args: str) -> list[str]:
     """A ``devpi`` command line using ``clientdir``."""
     return [tool("devpi"), *args, "--clientdir", str(clientdir)]
 
 
-def wait_for_mirror(server: Server, timeout: float = 300) -> None:
+def wait_for_mirror(server: DevpiServer, timeout: float = 300) -> None:
     """A new root/pypi answers 404 for every project until it has loaded PyPI's project list."""
     deadline = time.monotonic() + timeout
     while requests.get(f"{server.url}/root/pypi/+simple/six/", timeout=60).status_code != 200:
@@ -183,7 +116,7 @@ def wait_for_mirror(server: Server, timeout: float = 300) -> None:
         time.sleep(2)
 
 
-def set_up_index(server: Server, clientdir: Path) -> None:
+def set_up_index(server: DevpiServer, clientdir: Path) -> None:
     """Log in as root, create the demo user and ``demo/dev`` (bases=root/pypi), and use it."""
     banner(f"create user {DEMO_USER} and index {DEMO_INDEX}")
     check(devpi(clientdir, "use", server.url))
@@ -223,7 +156,7 @@ class Row:
     ok: bool = False
 
 
-def offline_install(python: str, platform: str, workdir: Path, server: Server) -> tuple[bool, str, str]:
+def offline_install(python: str, platform: str, workdir: Path, server: DevpiServer) -> tuple[bool, str, str]:
     """Install the requirements for one target from the offline index: into a real venv where
     the target is this machine, else ``pip install --dry-run`` with the target's tags.
     Returns (ok, what was done, the versions pip chose)."""
@@ -289,11 +222,11 @@ def demo(workdir: Path) -> list[str]:
     """Run every step; the names of those that failed."""
     failed: list[str] = []
     serverdir, clientdir = workdir / "server", workdir / "client"
-    server = Server(serverdir, free_port())
+    server = DevpiServer(serverdir, free_port())
     try:
         banner("start devpi-server (root/pypi mirrors PyPI)")
         check([tool("devpi-init"), "--serverdir", str(serverdir)])
-        server.start()
+        start(server)
         wait_for_mirror(server)
         set_up_index(server, clientdir)
         if not warm(workdir, clientdir):
@@ -301,7 +234,7 @@ def demo(workdir: Path) -> list[str]:
         rows = read_report(workdir / "report.json")
         banner("restart devpi-server with --offline-mode")
         server.stop()
-        server.start(offline=True)
+        start(server, offline=True)
         for row in rows:
             python, platform = row.target.split()
             banner(f"offline: {row.target}")
@@ -315,8 +248,19 @@ def demo(workdir: Path) -> list[str]:
     finally:
         server.stop()
     if failed:
-        print(server.log_tail(), flush=True)
+        print(f"--- devpi-server log (tail) ---\n{server.log_tail(30)}", flush=True)
     return failed
+
+
+def start(server: DevpiServer, offline: bool = False) -> None:
+    """Print and start devpi-server, logging to ``serverdir/devpi-server.log``; StepFailed if it
+    does not answer."""
+    print(f"$ {shown(server.argv(offline))} >>{server.logfile} 2>&1 &", flush=True)
+    try:
+        server.start(offline)
+    except AssertionError as exc:  # what the helper raises, with the log's tail
+        raise StepFailed(str(exc)) from None
+    print(f"devpi-server is up at {server.url}", flush=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -140,8 +140,8 @@ class DevpiServer:
         with os.fdopen(fd, "w") as secret:
             secret.write(secrets.token_urlsafe(48))
 
-    def start(self, offline: bool = False, timeout: float = 60) -> None:
-        assert self._proc is None, "server already running"
+    def argv(self, offline: bool = False) -> list[str]:
+        """The command line ``start`` runs."""
         argv = [
             executable("devpi-server"),
             "--serverdir", str(self.serverdir),
@@ -157,6 +157,11 @@ class DevpiServer:
             argv += ["--secretfile", str(self.secretfile)]
         if offline:
             argv.append("--offline-mode")
+        return argv
+
+    def start(self, offline: bool = False, timeout: float = 60) -> None:
+        assert self._proc is None, "server already running"
+        argv = self.argv(offline)
         self.offline = offline
         self._log = open(self.logfile, "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=clean_env())
